@@ -1,0 +1,69 @@
+# One command to run the stack, one to test it. Both install what they need.
+#   make dev     the whole stack on this machine (moto server, API, event pumps)
+#   make test    lint, types, template, OpenAPI, unit and integration tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+EMULATOR_PORT ?= 4566
+SUB ?= alice
+GROUPS ?=
+PYTEST_ARGS ?=
+# The domain layer is importable as Lambda sees it (the layer's python/ folder).
+export PYTHONPATH := layers/domain:.
+
+.DEFAULT_GOAL := help
+.PHONY: help dev token test lint format typecheck cfn-lint openapi openapi-check unit integration bench load soak build deploy lock clean
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt layers/domain/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=python3.12 make ...)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip 1>&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 1>&2
+	@touch $(STAMP)
+
+dev: $(STAMP)  ## run the whole stack locally: API on :$(PORT), emulator on :$(EMULATOR_PORT)
+	@PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) $(PY) -m devstack serve
+
+token: $(STAMP)  ## print a token the local API accepts: make token SUB=alice [GROUPS=operators]
+	@$(PY) -m devstack token --sub "$(SUB)" --groups "$(GROUPS)"
+
+test: lint typecheck cfn-lint openapi-check unit integration  ## everything CI holds
+
+lint: $(STAMP)  ## ruff lint and format check
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)  ## apply ruff's fixes and formatting
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+typecheck: $(STAMP)  ## mypy (strict on the domain layer)
+	@$(VENV)/bin/mypy
+
+cfn-lint: $(STAMP)  ## the SAM template, linted
+	@$(VENV)/bin/cfn-lint template.yaml && echo "cfn-lint: template.yaml clean"
+
+openapi: $(STAMP)  ## regenerate openapi.json from the code
+	@$(PY) -m tools.openapi > openapi.json
+
+openapi-check: $(STAMP)  ## fail when openapi.json differs from what the code generates
+	@$(PY) -m tools.openapi --check openapi.json
+
+unit: $(STAMP)  ## rules without AWS (moto in-process where a repository is needed)
+	@$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: $(STAMP)  ## HTTP against the local stack started on free ports
+	@$(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
+
+lock: $(STAMP)  ## re-pin requirements-dev.txt from the venv
+	@{ echo "# Everything tests, linters and the local stack need, fully pinned (pip freeze)."; \
+	   echo "# Regenerate with: make lock"; $(PY) -m pip freeze --exclude-editable; } > requirements-dev.txt
+
+clean:  ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam

@@ -1,0 +1,93 @@
+"""Loading the template's handler modules, as Lambda would, and invoking them.
+
+Each loaded copy of a module is one "instance": its module-level state (the
+resolver, clients) is its own, as in a Lambda execution environment. HTTP
+functions get a small pool so concurrent requests never share a resolver.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from devstack.template import LOCAL_ACCOUNT, LOCAL_REGION, FunctionSpec
+
+Handler = Callable[[dict[str, Any], Any], Any]
+_counter = itertools.count()
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    function_version: str = "$LATEST"
+    _deadline_ms: int = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def load_handler(spec: FunctionSpec) -> Handler:
+    """Import a fresh copy of the function's module and return its handler."""
+    name = f"devstack_fn_{spec.logical_id}_{next(_counter)}"
+    module_spec = importlib.util.spec_from_file_location(name, spec.module_path)
+    assert module_spec
+    assert module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return getattr(module, spec.handler_name)  # type: ignore[no-any-return]
+
+
+class FunctionPool:
+    """Instances of one function: a free one serves each invocation, a new one is loaded when all are busy."""
+
+    def __init__(self, spec: FunctionSpec, max_instances: int = 16) -> None:
+        self.spec = spec
+        self.timeout_s = int(spec.properties.get("Timeout", 10))
+        self._free: list[Handler] = []
+        self._count = 0
+        self._max = max_instances
+        self._lock = threading.Condition()
+
+    def _acquire(self) -> Handler:
+        with self._lock:
+            while not self._free and self._count >= self._max:
+                self._lock.wait()
+            if self._free:
+                return self._free.pop()
+            self._count += 1
+        try:
+            return load_handler(self.spec)
+        except BaseException:
+            with self._lock:
+                self._count -= 1
+                self._lock.notify()
+            raise
+
+    def _release(self, handler: Handler) -> None:
+        with self._lock:
+            self._free.append(handler)
+            self._lock.notify()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        handler = self._acquire()
+        try:
+            context = LambdaContext(
+                function_name=self.spec.logical_id,
+                aws_request_id=str(uuid.uuid4()),
+                invoked_function_arn=f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{self.spec.logical_id}",
+                _deadline_ms=int(time.time() * 1000) + self.timeout_s * 1000,
+            )
+            return handler(event, context)
+        finally:
+            self._release(handler)

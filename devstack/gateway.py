@@ -1,0 +1,225 @@
+"""The HTTP API in front of the handlers: JWT checked as the authorizer would, then a
+Lambda HTTP API 2.0 event handed to the function the template routes it to."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import jwt
+
+from devstack import tokens
+from devstack.functions import FunctionPool
+from devstack.template import LOCAL_ACCOUNT, HttpRoute
+
+log = logging.getLogger("devstack.api")
+CORS_HEADERS = "authorization,content-type,if-match,idempotency-key"
+CORS_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS"
+
+
+def claims_for_lambda(claims: dict[str, Any]) -> dict[str, str]:
+    """HTTP API hands claims to Lambda as strings; arrays become ``[a b]``."""
+    out = {}
+    for key, value in claims.items():
+        if isinstance(value, list):
+            out[key] = "[" + " ".join(str(v) for v in value) + "]"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def http_event(
+    route: HttpRoute,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    claims: dict[str, Any],
+    path_params: dict[str, str],
+) -> dict[str, Any]:
+    try:
+        text: str | None = body.decode("utf-8") if body else None
+        b64 = False
+    except UnicodeDecodeError:
+        text, b64 = base64.b64encode(body).decode(), True
+    qs: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        qs[key] = f"{qs[key]},{value}" if key in qs else value
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": qs or None,
+        "pathParameters": path_params or None,
+        "requestContext": {
+            "accountId": LOCAL_ACCOUNT,
+            "apiId": "local",
+            "authorizer": {"jwt": {"claims": claims_for_lambda(claims), "scopes": None}},
+            "domainName": headers.get("host", "127.0.0.1"),
+            "domainPrefix": "127",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text,
+        "isBase64Encoded": b64,
+        "stageVariables": None,
+    }
+
+
+class Gateway:
+    def __init__(
+        self,
+        routes: list[HttpRoute],
+        pools: dict[str, FunctionPool],
+        openapi: Any,
+        public_key: bytes,
+        swagger_html: str,
+    ) -> None:
+        self.routes = routes
+        self.pools = pools
+        self.openapi = openapi  # a callable returning the document, built on first request
+        self.public_key = public_key
+        self.swagger_html = swagger_html
+        self.drain: Any = None  # local-only: wait for the event pumps, for tests
+
+    def match(self, method: str, path: str) -> tuple[HttpRoute | None, dict[str, str], bool]:
+        path_matched = False
+        for route in self.routes:
+            m = route.regex.match(path)
+            if not m:
+                continue
+            path_matched = True
+            if route.method in (method, "ANY"):
+                return route, {k: unquote(v) for k, v in zip(route.params, m.groups(), strict=True)}, True
+        return None, {}, path_matched
+
+    def authorize(self, headers: dict[str, str]) -> dict[str, Any] | None:
+        auth = headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else auth
+        if not token:
+            return None
+        try:
+            return tokens.verify(token.strip(), self.public_key)
+        except jwt.PyJWTError:
+            return None
+
+
+def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "studio-records-local"
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.info("%s %s", self.address_string(), fmt % args)
+
+        def _send(self, status: int, body: bytes, headers: dict[str, Any] | None = None) -> None:
+            self.send_response(status)
+            sent = {k.lower() for k in (headers or {})}
+            for key, value in (headers or {}).items():
+                for v in value if isinstance(value, list) else [value]:
+                    self.send_header(key, str(v))
+            if "content-length" not in sent:
+                self.send_header("Content-Length", str(len(body)))
+            if "access-control-allow-origin" not in sent and self.headers.get("Origin"):
+                self.send_header("Access-Control-Allow-Origin", self.headers["Origin"])
+                self.send_header("Access-Control-Expose-Headers", "etag")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, status: int, doc: Any) -> None:
+            self._send(status, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+
+        def _handle(self) -> None:
+            started = time.perf_counter()
+            parts = urlsplit(self.path)
+            method = self.command.upper()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if parts.path == "/openapi.json" and method == "GET":
+                return self._json(200, gateway.openapi())
+            if parts.path == "/__devstack/drain" and method == "POST" and gateway.drain is not None:
+                timeout = float(dict(parse_qsl(parts.query)).get("timeout", "15"))
+                try:
+                    gateway.drain(timeout)
+                except TimeoutError:
+                    return self._json(504, {"message": "events still flowing"})
+                return self._send(204, b"")
+            if parts.path in ("/docs", "/docs/") and method == "GET":
+                return self._send(200, gateway.swagger_html.encode(), {"Content-Type": "text/html"})
+            if method == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):
+                return self._send(
+                    204,
+                    b"",
+                    {
+                        "Access-Control-Allow-Origin": self.headers.get("Origin", "*"),
+                        "Access-Control-Allow-Methods": CORS_METHODS,
+                        "Access-Control-Allow-Headers": CORS_HEADERS,
+                        "Access-Control-Max-Age": "600",
+                    },
+                )
+            route, params, _ = gateway.match(method, parts.path)
+            if route is None:
+                return self._json(404, {"message": "Not Found"})
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            claims = gateway.authorize(headers)
+            if claims is None:
+                return self._send(
+                    401,
+                    b'{"message":"Unauthorized"}',
+                    {"Content-Type": "application/json", "www-authenticate": 'Bearer error="invalid_token"'},
+                )
+            event = http_event(route, method, parts.path, parts.query, headers, body, claims, params)
+            try:
+                result = gateway.pools[route.function].invoke(event)
+            except Exception:
+                log.exception("function %s failed", route.function)
+                return self._json(500, {"message": "Internal Server Error"})
+            if not isinstance(result, dict) or "statusCode" not in result:
+                result = {
+                    "statusCode": 200,
+                    "body": json.dumps(result),
+                    "headers": {"Content-Type": "application/json"},
+                }
+            out = result.get("body") or ""
+            data = base64.b64decode(out) if result.get("isBase64Encoded") else str(out).encode()
+            resp_headers = dict(result.get("headers") or {})
+            for k, v in (result.get("multiValueHeaders") or {}).items():
+                resp_headers[k] = v
+            if result.get("cookies"):
+                resp_headers["Set-Cookie"] = result["cookies"]
+            self._send(int(result["statusCode"]), data, resp_headers)
+            log.debug(
+                "%s %s -> %s in %.1f ms",
+                method,
+                parts.path,
+                result["statusCode"],
+                (time.perf_counter() - started) * 1000,
+            )
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server

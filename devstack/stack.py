@@ -1,0 +1,109 @@
+"""The whole local stack in one object: emulator, resources, API and event pumps."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from devstack import tokens
+from devstack.emulator import Emulator, LocalResources, apply_environment, create_resources
+from devstack.functions import FunctionPool
+from devstack.gateway import Gateway, make_server
+from devstack.openapi import SWAGGER_HTML, build_openapi
+from devstack.pumps import Pump, SqsPump, StreamPump, s3_event_from_messages
+from devstack.template import Template
+
+log = logging.getLogger("devstack")
+
+
+class LocalStack:
+    def __init__(self, api_port: int, emulator_port: int, host: str = "127.0.0.1", key_dir: Path | None = None) -> None:
+        self.host = host
+        self.api_port = api_port
+        self.emulator = Emulator(emulator_port)
+        self.template = Template()
+        self.key_dir = key_dir
+        self.stop_event = threading.Event()
+        self.pumps: list[Pump] = []
+        self.resources: LocalResources | None = None
+        self._server: Any = None
+        self._openapi: dict[str, Any] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    def start(self) -> None:
+        self.emulator.start()
+        self.resources = create_resources(self.emulator, self.template)
+        apply_environment(self.template, self.emulator.endpoint)
+        functions = self.template.functions()
+        pools = {name: FunctionPool(spec) for name, spec in functions.items()}
+        for name, spec in functions.items():
+            for event in spec.events.values():
+                self._wire(event, pools[name])
+        gateway = Gateway(
+            self.template.http_routes(), pools, self._openapi_doc, tokens.public_key_pem(self.key_dir), SWAGGER_HTML
+        )
+        gateway.drain = self.drain
+        self._server = make_server(gateway, self.host, self.api_port)
+        threading.Thread(target=self._server.serve_forever, name="api", daemon=True).start()
+        for pump in self.pumps:
+            pump.start()
+
+    def _wire(self, event: dict[str, Any], pool: FunctionPool) -> None:
+        assert self.resources is not None
+        kind, props = event["Type"], event.get("Properties", {})
+        if kind == "DynamoDB":
+            table = props["Stream"]["Fn::GetAtt"][0]
+            pump = StreamPump(self.emulator, self.resources.stream_arns[table], pool, event, self.stop_event)
+            destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            if destination:
+                pump.failure_queue_url = self.resources.queues[destination["Fn::GetAtt"][0]]
+            self.pumps.append(pump)
+        elif kind == "SQS":
+            queue = props["Queue"]["Fn::GetAtt"][0]
+            self.pumps.append(
+                SqsPump(
+                    self.emulator, self.resources.queues[queue], pool, int(props.get("BatchSize", 10)), self.stop_event
+                )
+            )
+        elif kind == "S3":
+            self.pumps.append(
+                SqsPump(
+                    self.emulator,
+                    self.resources.s3_events_queue_url,
+                    pool,
+                    10,
+                    self.stop_event,
+                    transform=s3_event_from_messages,
+                )
+            )
+
+    def _openapi_doc(self) -> dict[str, Any]:
+        if self._openapi is None:
+            self._openapi = build_openapi(self.template)
+        return self._openapi
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until every pump is idle: the stream and the queues have nothing left to deliver."""
+        deadline = time.monotonic() + timeout_s
+        started = {pump: pump.polls for pump in self.pumps}
+        while time.monotonic() < deadline:
+            # Two finished polls since we began means one began after us and saw everything written before.
+            if all(p.polls >= started[p] + 2 and p.idle_streak >= 2 for p in self.pumps):
+                return
+            time.sleep(0.02)
+        raise TimeoutError("events still flowing")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for pump in self.pumps:
+            pump.join(timeout=2)
+        self.emulator.stop()

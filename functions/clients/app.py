@@ -1,0 +1,59 @@
+"""Clients: the caller, their book and one client's profile."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from salon.api import current_caller, json_response, make_handler, make_resolver
+from salon.ids import ULID_PATTERN
+from salon.schemas.clients import Client, ClientCreate, ClientPage
+from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
+from salon.schemas.me import Me
+from salon.services import clients
+
+router = Router()
+ClientId = Annotated[str, Path(pattern=ULID_PATTERN, description="A client's ULID.")]
+ERRORS: dict[int, OpenAPIResponse] = {
+    404: {
+        "description": "No such client, or not one the caller may see.",
+        "content": {"application/json": {"model": ErrorBody}},
+    },
+    409: {"description": "Conflict.", "content": {"application/json": {"model": ErrorBody}}},
+}
+
+
+@router.get("/me", summary="The caller: pro id, studio, role and plan")
+def get_me() -> Me:
+    return clients.who_am_i(current_caller(router))
+
+
+@router.get("/me/clients", summary="The caller's view of their clients, by id")
+def list_my_clients(
+    limit: Annotated[PageLimit, Query()] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ClientPage:
+    return clients.list_my_clients(current_caller(router), limit, cursor)
+
+
+@router.post(
+    "/clients",
+    summary="Register a client in the caller's book",
+    responses={201: {"description": "Created."}, 409: ERRORS[409]},
+)
+def create_client(data: ClientCreate) -> Response[Client]:
+    client = clients.create_client(current_caller(router), data)
+    return json_response(201, client, {"ETag": f'"{client.version}"'})
+
+
+@router.get("/clients/<client_id>", summary="One client; ETag is its version", responses={404: ERRORS[404]})
+def get_client(client_id: ClientId) -> Response[Client]:
+    client = clients.get_client(current_caller(router), client_id)
+    return json_response(200, client, {"ETag": f'"{client.version}"'})
+
+
+app = make_resolver(router)
+lambda_handler = make_handler(app)

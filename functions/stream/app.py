@@ -1,0 +1,32 @@
+"""The table's stream consumer: client profiles fan out to every assigned pro's view.
+
+Partial batch responses: a record that fails for a passing reason is reported
+and retried by the event source; a record that can never be applied (a poison
+record) is parked with its keys and image on the failure queue and reported as
+done, so it never holds the shard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from salon.services.stream import coalesce, handle_record
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = coalesce(event.get("Records", []))
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        handle_record(record.raw_event, batch)
+
+    return dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    )

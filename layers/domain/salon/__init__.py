@@ -1,0 +1,1 @@
+"""Domain layer shared by every function: schemas, services and the data layer."""

@@ -1,0 +1,154 @@
+"""The one resolver factory every HTTP function uses.
+
+It fixes what all routes share: request validation and the OpenAPI document,
+the JSON error shape, the caller's identity, the body-size limit and the
+``Idempotency-Key`` contract of every POST.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from salon.errors import AppError, PayloadTooLarge, field_error
+from salon.identity import Caller, caller_from_event
+from salon.ids import is_ulid
+from salon.services.access import begin_request, client_access
+from salon.settings import get_settings
+
+logger = Logger()
+
+API_TITLE = "Studio client records"
+API_VERSION = "1.0.0"
+SECURITY: list[dict[str, list[str]]] = [{"jwt": []}]
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A JSON response with a status and headers, for routes that answer other than 200."""
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def error_response(error: AppError) -> Response[Any]:
+    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=error.body())
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Field paths and messages only: never the rejected input echoed back."""
+    details = []
+    for err in exc.errors():
+        details.append(
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid"), "type": err.get("type", "value_error")}
+        )
+    return details
+
+
+def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
+    """A resolver with validation, OpenAPI metadata, error handlers and idempotent POSTs."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.configure_openapi(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Client records shared between beauty studios and their pros.",
+        security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
+        security=SECURITY,
+    )
+
+    @app.exception_handler(AppError)
+    def _app_error(exc: AppError) -> Response[Any]:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[Any]:
+        return error_response(
+            AppError("The request is not valid.", code="validation_error", details=_validation_details(exc), status=422)
+        )
+
+    @app.not_found
+    def _no_route(exc: NotFoundError) -> Response[Any]:
+        return error_response(AppError("No such route.", code="route_not_found", status=404))
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[Any]:
+        logger.exception("unhandled error")
+        return error_response(AppError("Something went wrong on our side.", code="internal_error", status=500))
+
+    from salon.idempotency import idempotency_middleware
+
+    app.use(middlewares=[idempotency_middleware])
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def current_caller(app: APIGatewayHttpResolver | Router) -> Caller:
+    return caller_from_event(app.current_event.raw_event)
+
+
+def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Checks that run before routing and validation.
+
+    An oversized body never reaches a parser; a malformed client id never
+    reaches a key; and access to the client in the path is decided first, so a
+    caller who may not see it gets a 404 whatever else is wrong with the request.
+    """
+    body = event.get("body") or ""
+    if len(body) > get_settings().max_body_bytes * (4 / 3 if event.get("isBase64Encoded") else 1):
+        return _raw_error(PayloadTooLarge(details={"max_bytes": get_settings().max_body_bytes}))
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    key = headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY_RE.match(key):
+        return _raw_error(
+            AppError(
+                "Idempotency-Key must be 8 to 128 letters, digits or -_.:",
+                code="validation_error",
+                details=[{"loc": ["header", "Idempotency-Key"], "msg": "invalid key", "type": "value_error"}],
+                status=422,
+            )
+        )
+    client_id = (event.get("pathParameters") or {}).get("client_id")
+    if client_id is not None:
+        if not is_ulid(client_id):
+            return _raw_error(field_error("path", "client_id", "Not a client id.", "string_pattern_mismatch"))
+        try:
+            client_access(caller_from_event(event), client_id)
+        except AppError as exc:
+            return _raw_error(exc)
+    return None
+
+
+def _raw_error(error: AppError) -> dict[str, Any]:
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(error.body()),
+        "isBase64Encoded": False,
+    }
+
+
+def make_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of an HTTP function."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        begin_request()
+        early = precheck(event)
+        if early is not None:
+            return early
+        with contextlib.suppress(AppError):
+            logger.append_keys(pro_id=caller_from_event(event).pro_id)
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,1 @@
+"""The data layer: key builders, pynamodb models and the repositories over them."""

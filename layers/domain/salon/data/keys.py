@@ -1,0 +1,77 @@
+"""Every key of the single table is built here, and only here.
+
+Callers pass ids that were already validated (ULIDs, pro ids); nothing from a
+request reaches a key without passing the schema first.
+"""
+
+from __future__ import annotations
+
+PROFILE = "PROFILE"
+UNIQUE = "UNIQUE"
+STUDIO = "STUDIO"
+
+
+def pro_pk(pro_id: str) -> str:
+    return f"PRO#{pro_id}"
+
+
+def client_pk(client_id: str) -> str:
+    return f"CLIENT#{client_id}"
+
+
+def studio_pk(studio_id: str) -> str:
+    return f"STUDIO#{studio_id}"
+
+
+def view_sk(client_id: str) -> str:
+    """A pro's view of a client, in the pro's own partition."""
+    return f"CLIENT#{client_id}"
+
+
+def flags_sk(client_id: str) -> str:
+    """The pro's personal marks on a client (blocked...): a sibling the fan-out never overwrites."""
+    return f"CLIENT#{client_id}#FLAGS"
+
+
+def tombstone_sk(client_id: str) -> str:
+    return f"GONE#{client_id}"
+
+
+def client_id_from_view_sk(sk: str) -> str:
+    return sk.split("#", 2)[1]
+
+
+def book_owner_for_pro(pro_id: str) -> str:
+    """The owner key of a solo pro's book."""
+    return pro_pk(pro_id)
+
+
+def book_owner_for_studio(studio_id: str) -> str:
+    return studio_pk(studio_id)
+
+
+def book_pk(owner: str) -> str:
+    """gsi1pk of a book's client list, ordered by folded name."""
+    return f"BOOK#{owner}"
+
+
+def book_name_sk(folded_name: str, client_id: str) -> str:
+    return f"NAME#{folded_name}#{client_id}"
+
+
+def unique_phone_pk(owner: str, e164: str) -> str:
+    return f"BOOK#{owner}#PHONE#{e164}"
+
+
+def unique_email_pk(owner: str, email: str) -> str:
+    return f"BOOK#{owner}#EMAIL#{email}"
+
+
+def feed_pk(pro_id: str) -> str:
+    """gsi2pk of a pro's change feed."""
+    return f"FEED#{pro_id}"
+
+
+def feed_sk(changed_at_us: int, client_id: str) -> str:
+    """gsi2sk: microseconds since the epoch, zero-padded so it sorts as text."""
+    return f"{changed_at_us:017d}#{client_id}"

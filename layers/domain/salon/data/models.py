@@ -1,0 +1,142 @@
+"""pynamodb models of the single table.
+
+Every item type is a subclass of :class:`TableItem`, told apart by the ``kind``
+discriminator, so one Query of an item collection comes back as typed objects.
+Models declare their keys and indexes, so pynamodb never calls DescribeTable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from salon.settings import get_settings
+
+
+class BookIndex(GlobalSecondaryIndex["TableItem"]):
+    """gsi1: a book's clients by folded name (``BOOK#<owner>`` / ``NAME#<name>#<cid>``)."""
+
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class FeedIndex(GlobalSecondaryIndex["TableItem"]):
+    """gsi2: a pro's change feed (``FEED#<pro>`` / ``<changed_at>#<cid>``)."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class TableItem(Model):
+    class Meta:
+        table_name = get_settings().table_name
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    book_index = BookIndex()
+    feed_index = FeedIndex()
+
+
+class ProProfile(TableItem, discriminator="pro"):
+    """``PRO#<pro>`` / ``PROFILE``: the caller's "who am I", read on every request that needs it."""
+
+    plan = UnicodeAttribute(default="basic")
+    studio_id = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+    membership_status = UnicodeAttribute(null=True)
+    studio_country = UnicodeAttribute(null=True)
+    studio_time_zone = UnicodeAttribute(null=True)
+
+
+class ContactFields:
+    """Attributes shared by a client's profile and every pro's view of it."""
+
+    name = UnicodeAttribute()
+    name_folded = UnicodeAttribute()
+    phone = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    birthday = UnicodeAttribute(null=True)
+    tags = ListAttribute[str](null=True)
+    allergies = ListAttribute[str](null=True)
+    marketing_consent = BooleanAttribute(default=False)
+    version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ClientProfile(TableItem, ContactFields, discriminator="client"):
+    """``CLIENT#<cid>`` / ``PROFILE``: the book's record of a client."""
+
+    client_id = UnicodeAttribute()
+    owner = UnicodeAttribute()  # "PRO#<pro>" for a solo book, "STUDIO#<sid>" for a studio's
+    created_by = UnicodeAttribute()
+    brought_by = UnicodeAttribute(null=True)
+    assignees = UnicodeSetAttribute(default=set)
+    history_pros = UnicodeSetAttribute(default=set)
+
+
+class ClientView(TableItem, ContactFields, discriminator="view"):
+    """``PRO#<pro>`` / ``CLIENT#<cid>``: one pro's copy of a client, masked by role."""
+
+    client_id = UnicodeAttribute()
+    owner = UnicodeAttribute()
+    masked = BooleanAttribute(default=False)
+    changed_at = NumberAttribute()
+
+
+class ClientTombstone(TableItem, discriminator="gone"):
+    """``PRO#<pro>`` / ``GONE#<cid>``: a view that was removed, kept for the change feed's retention."""
+
+    client_id = UnicodeAttribute()
+    version = NumberAttribute()
+    changed_at = NumberAttribute()
+
+
+class Studio(TableItem, discriminator="studio"):
+    """``STUDIO#<sid>`` / ``STUDIO``: the team account, with every member's role for masking views."""
+
+    studio_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    country = UnicodeAttribute(default="US")
+    time_zone = UnicodeAttribute(default="UTC")
+    plan = UnicodeAttribute(default="basic")
+    owner_id = UnicodeAttribute()
+    member_roles = MapAttribute[str, str](default=dict)
+
+
+class UniqueContact(TableItem, discriminator="unique"):
+    """``BOOK#<owner>#PHONE#<e164>`` (or ``EMAIL``) / ``UNIQUE``: one client per phone and email in a book."""
+
+    client_id = UnicodeAttribute()
+
+
+def item_from_raw(raw: dict[str, Any]) -> TableItem:
+    """A typed item from a low-level DynamoDB image (stream records, cancellation reasons)."""
+    return TableItem.from_raw_data(raw)

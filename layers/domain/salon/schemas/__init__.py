@@ -1,0 +1,1 @@
+"""API models: what the app sends and receives. Unknown fields are refused."""

@@ -1,0 +1,147 @@
+"""Who may see which client, decided in one place and before anything else.
+
+An HTTP function reads a client's access once per request (one BatchGetItem:
+the caller's profile, the client's profile, its alias and today's check-ins);
+the handler factory does it before routing and validation, so a caller who
+may not see a client gets the same 404 as for a client that does not exist,
+never a validation, plan or limit error that would reveal it. Services then
+ask :func:`client_access` again and get the same result without another read.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from salon.data import keys
+from salon.data.clients_repo import ClientsRepository, repository
+from salon.data.models import ClientProfile, ProProfile
+from salon.errors import NotFound
+from salon.identity import Caller
+from salon.settings import get_settings
+
+MASKED_ROLES = frozenset({"apprentice", "assistant"})
+ADMIN = "admin"
+PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class Book:
+    """The book a caller works in: a studio's while a member, else their own."""
+
+    owner: str
+    country: str
+    studio_id: str | None
+    role: str | None
+    time_zone: str = "UTC"
+
+    @property
+    def is_studio(self) -> bool:
+        return self.studio_id is not None
+
+    @property
+    def masked(self) -> bool:
+        return self.role in MASKED_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return not self.is_studio or self.role == ADMIN
+
+
+def book_of(caller: Caller, pro: ProProfile | None, default_country: str | None = None) -> Book:
+    country = default_country or get_settings().default_country
+    if pro is not None and pro.studio_id and pro.membership_status == "active":
+        return Book(
+            owner=keys.book_owner_for_studio(pro.studio_id),
+            country=pro.studio_country or country,
+            studio_id=pro.studio_id,
+            role=pro.role,
+            time_zone=pro.studio_time_zone or "UTC",
+        )
+    return Book(owner=keys.book_owner_for_pro(caller.pro_id), country=country, studio_id=None, role=None)
+
+
+@dataclass(frozen=True)
+class ClientAccess:
+    """What the caller may do with one client they may see."""
+
+    caller: Caller
+    pro: ProProfile | None
+    book: Book
+    client: ClientProfile
+    assigned: bool
+    checked_in_today: bool = False
+    requested_id: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def client_id(self) -> str:
+        return str(self.client.client_id)
+
+    @property
+    def masked(self) -> bool:
+        return self.book.masked
+
+    @property
+    def role(self) -> str | None:
+        return self.book.role
+
+    @property
+    def can_edit(self) -> bool:
+        """Edit the profile, block, sell: admins, and providers assigned to the client."""
+        return self.book.is_admin or (self.role == PROVIDER and self.assigned)
+
+    @property
+    def can_write_notes(self) -> bool:
+        """Add notes and formulas: whoever may read the log (apprentices and assistants as for the log)."""
+        return True
+
+    @property
+    def can_manage_files(self) -> bool:
+        return self.book.is_admin or (self.role == PROVIDER and self.assigned)
+
+
+def visible(caller: Caller, book: Book, client: ClientProfile | None, *, checked_in_today: bool = False) -> bool:
+    if client is None or client.owner != book.owner:
+        return False
+    if not book.is_studio or book.role == ADMIN:
+        return True
+    if caller.pro_id in (client.assignees or set()):
+        return True
+    return book.role in MASKED_ROLES and checked_in_today
+
+
+def require_visible(caller: Caller, book: Book, client: ClientProfile | None) -> ClientProfile:
+    """The client if the caller may see it; otherwise the same 404 as a client that does not exist."""
+    if client is None or not visible(caller, book, client):
+        raise NotFound("No such client.", code="client_not_found")
+    return client
+
+
+_scope: ContextVar[dict[tuple[str, str], ClientAccess] | None] = ContextVar("client_access_scope", default=None)
+
+
+def begin_request() -> None:
+    """Forget what the previous request read (one Lambda instance serves one request at a time)."""
+    _scope.set({})
+
+
+def client_access(caller: Caller, client_id: str, repo: ClientsRepository = repository) -> ClientAccess:
+    """The caller's access to a client, read once per request; 404 when they may not see it."""
+    cache = _scope.get()
+    if cache is not None and (caller.pro_id, client_id) in cache:
+        return cache[(caller.pro_id, client_id)]
+    read = repo.read_for_access(caller.pro_id, client_id)
+    book = book_of(caller, read.pro)
+    client = require_visible(caller, book, read.client)
+    access = ClientAccess(
+        caller=caller,
+        pro=read.pro,
+        book=book,
+        client=client,
+        assigned=caller.pro_id in (client.assignees or set()),
+        requested_id=client_id,
+    )
+    if cache is not None:
+        cache[(caller.pro_id, client_id)] = access
+    return access

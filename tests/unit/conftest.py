@@ -1,0 +1,45 @@
+"""Unit tests: rules without AWS. Where a repository is needed, moto runs in-process and the
+table, queues and bucket are created from template.yaml, as the local stack creates them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from devstack.emulator import create_resources
+from devstack.template import LOCAL_REGION, Template
+
+
+class InProcessAws:
+    """The emulator's interface (``client``), backed by moto's in-process mock."""
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=LOCAL_REGION)
+
+
+@pytest.fixture
+def aws() -> Iterator[Template]:
+    with mock_aws():
+        template = Template()
+        create_resources(InProcessAws(), template)  # type: ignore[arg-type]
+        yield template
+
+
+@pytest.fixture
+def api_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every AWS API call made while the test runs, by operation name."""
+    import botocore.client
+
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        calls.append(operation_name)
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    return calls

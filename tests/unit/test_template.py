@@ -1,0 +1,129 @@
+"""Guards on template.yaml: what a deployed stack must always hold."""
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from devstack.template import Template
+from devstack.tokens import LOCAL_ISSUER
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template()
+
+
+def _http_api(template: Template) -> dict[str, Any]:
+    (api,) = template.of_type("AWS::Serverless::HttpApi").values()
+    return api["Properties"]  # type: ignore[no-any-return]
+
+
+def test_every_route_has_the_jwt_authorizer(template: Template) -> None:
+    api = _http_api(template)
+    assert api["Auth"]["DefaultAuthorizer"] == "CognitoJwt"
+    routes = 0
+    for fn in template.functions().values():
+        for event in fn.events.values():
+            if event["Type"] == "HttpApi":
+                routes += 1
+                auth = event["Properties"].get("Auth", {})
+                assert auth.get("Authorizer", "CognitoJwt") == "CognitoJwt", fn.logical_id
+    assert routes > 0
+
+
+def test_a_deployed_stack_never_trusts_the_local_signing_key(template: Template) -> None:
+    jwt_config = _http_api(template)["Auth"]["Authorizers"]["CognitoJwt"]["JwtConfiguration"]
+    condition, pool_issuer, custom = jwt_config["issuer"]["Fn::If"]
+    assert condition == "UsePoolIssuer"
+    assert pool_issuer["Fn::Sub"].startswith("https://cognito-idp.")
+    assert custom == {"Ref": "JwtIssuer"}
+    pattern = template.doc["Parameters"]["JwtIssuer"]["AllowedPattern"]
+    assert not re.fullmatch(pattern, LOCAL_ISSUER), "the local issuer must not be a valid parameter value"
+    assert re.fullmatch(pattern, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc")
+    assert "local" not in json.dumps(jwt_config).lower()
+
+
+def _statements(fn_props: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for policy in fn_props.get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            out.extend(policy["Statement"])
+    return out
+
+
+def test_no_api_function_may_scan(template: Template) -> None:
+    for fn in template.functions().values():
+        actions = [
+            a
+            for s in _statements(fn.properties)
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        ]
+        assert not any("Scan" in a or a in ("dynamodb:*", "*") for a in actions), fn.logical_id
+
+
+def test_s3_rights_only_where_files_are_handled(template: Template) -> None:
+    for fn in template.functions().values():
+        actions = [
+            a
+            for s in _statements(fn.properties)
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        ]
+        if fn.logical_id not in {"UploadsFunction", "JobsFunction"}:
+            assert not any(a.startswith("s3:") for a in actions), fn.logical_id
+
+
+def test_bucket_blocks_public_access_encrypts_and_requires_tls(template: Template) -> None:
+    (bucket,) = template.of_type("AWS::S3::Bucket").values()
+    props = bucket["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    (policy,) = template.of_type("AWS::S3::BucketPolicy").values()
+    statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+def test_table_has_pitr_stream_ttl_and_on_demand(template: Template) -> None:
+    table = template.resources["RecordsTable"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"]["Enabled"] is True
+    assert {g["IndexName"] for g in table["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2"}
+    assert template.resources["RecordsTable"]["DeletionPolicy"] == "Retain"
+
+
+def test_stream_consumer_retries_are_finite_with_a_failure_destination(template: Template) -> None:
+    stream_events = [
+        e["Properties"] for fn in template.functions().values() for e in fn.events.values() if e["Type"] == "DynamoDB"
+    ]
+    assert stream_events
+    for props in stream_events:
+        assert 0 <= props["MaximumRetryAttempts"] <= 10
+        assert props["BisectBatchOnFunctionError"] is True
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+        assert props["FilterCriteria"]["Filters"]
+
+
+def test_jobs_queue_has_a_dead_letter_queue(template: Template) -> None:
+    queue = template.resources["JobsQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    assert int(queue["RedrivePolicy"]["maxReceiveCount"]) >= 1
+
+
+def test_every_function_uses_the_domain_layer_on_arm64_python312(template: Template) -> None:
+    glob = template.doc["Globals"]["Function"]
+    assert glob["Runtime"] == "python3.12"
+    assert glob["Architectures"] == ["arm64"]
+    assert glob["Layers"] == [{"Ref": "DomainLayer"}]
+    layer = template.resources["DomainLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+
+
+def test_every_handler_module_exists(template: Template) -> None:
+    for fn in template.functions().values():
+        assert fn.module_path.exists(), fn.module_path
