@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pynamodb.constants import ALL_OLD
@@ -10,8 +11,9 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from salon.data import keys
+from salon.data.batch import batch_get
 from salon.data.connection import table_connection
-from salon.data.models import ClientProfile, ClientView, ProProfile, TableItem, UniqueContact
+from salon.data.models import CheckIn, ClientAlias, ClientProfile, ClientView, ProProfile, TableItem, UniqueContact
 
 
 class DuplicateContact(Exception):
@@ -25,10 +27,11 @@ class DuplicateContact(Exception):
 
 @dataclass
 class AccessRead:
-    """What a read of one client needs, fetched in one BatchGetItem."""
+    """What a read of one client needs, fetched in one BatchGetItem (two when the id is an alias)."""
 
     pro: ProProfile | None
     client: ClientProfile | None
+    checkin_dates: set[str] = field(default_factory=set)
 
 
 class ClientsRepository(Protocol):
@@ -52,13 +55,29 @@ class DynamoClientsRepository:
         return item if isinstance(item, ProProfile) else None
 
     def read_for_access(self, pro_id: str, client_id: str) -> AccessRead:
-        wanted = [(keys.pro_pk(pro_id), keys.PROFILE), (keys.client_pk(client_id), keys.PROFILE)]
-        found = {(i.pk, i.sk): i for i in TableItem.batch_get(wanted)}
-        pro = found.get(wanted[0])
-        client = found.get(wanted[1])
+        """The caller's profile, the client's profile, its alias and its check-ins around today.
+
+        Today's studio-local date is one of yesterday, today and tomorrow in
+        UTC whatever the time zone, so all three are named and the caller's
+        studio time zone picks one afterwards. An alias (a client merged away)
+        costs a second read of the survivor.
+        """
+        pro_key = (keys.pro_pk(pro_id), keys.PROFILE)
+        found = batch_get([pro_key, *_client_keys(client_id)])
+        pro = found.get(pro_key)
+        client = found.get((keys.client_pk(client_id), keys.PROFILE))
+        alias = found.get((keys.client_pk(client_id), keys.ALIAS))
+        if client is None and isinstance(alias, ClientAlias):
+            client_id = alias.client_id
+            found.update(batch_get(_client_keys(client_id)))
+            client = found.get((keys.client_pk(client_id), keys.PROFILE))
+        checkins = {
+            item.local_date for item in found.values() if isinstance(item, CheckIn) and item.client_id == client_id
+        }
         return AccessRead(
             pro=pro if isinstance(pro, ProProfile) else None,
             client=client if isinstance(client, ClientProfile) else None,
+            checkin_dates=checkins,
         )
 
     def create_client(self, profile: ClientProfile, uniques: list[UniqueContact], views: list[ClientView]) -> None:
@@ -112,6 +131,13 @@ class DynamoClientsRepository:
         else:
             more = results.last_evaluated_key is not None
         return views, more
+
+
+def _client_keys(client_id: str) -> list[tuple[str, str]]:
+    today = dt.datetime.now(dt.UTC).date()
+    dates = [(today + dt.timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
+    pk = keys.client_pk(client_id)
+    return [(pk, keys.PROFILE), (pk, keys.ALIAS), *((pk, keys.checkin_sk(d)) for d in dates)]
 
 
 repository = DynamoClientsRepository()

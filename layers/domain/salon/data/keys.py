@@ -37,6 +37,14 @@ def tombstone_sk(client_id: str) -> str:
     return f"GONE#{client_id}"
 
 
+def checkin_sk(local_date: str) -> str:
+    """A client's check-ins on one studio-local date (``YYYY-MM-DD``): deterministic, so a read can name it."""
+    return f"CHECKIN#{local_date}"
+
+
+ALIAS = "ALIAS"
+
+
 def client_id_from_view_sk(sk: str) -> str:
     return sk.split("#", 2)[1]
 

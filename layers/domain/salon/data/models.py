@@ -73,6 +73,7 @@ class ProProfile(TableItem, discriminator="pro"):
     membership_status = UnicodeAttribute(null=True)
     studio_country = UnicodeAttribute(null=True)
     studio_time_zone = UnicodeAttribute(null=True)
+    studio_plan = UnicodeAttribute(null=True)  # the studio's plan, copied to each member when it changes
 
 
 class ContactFields:
@@ -129,6 +130,24 @@ class Studio(TableItem, discriminator="studio"):
     plan = UnicodeAttribute(default="basic")
     owner_id = UnicodeAttribute()
     member_roles = MapAttribute[str, str](default=dict)
+
+
+class ClientAlias(TableItem, discriminator="alias"):
+    """``CLIENT#<old cid>`` / ``ALIAS``: a client merged into another; the old id keeps resolving."""
+
+    client_id = UnicodeAttribute()  # the surviving client
+
+
+class CheckIn(TableItem, discriminator="checkin"):
+    """``CLIENT#<cid>`` / ``CHECKIN#<studio local date>``: the client was checked in that day.
+
+    Apprentices and assistants may read the client's log until the end of that local day.
+    """
+
+    client_id = UnicodeAttribute()
+    studio_id = UnicodeAttribute()
+    local_date = UnicodeAttribute()
+    appointment_ids = UnicodeSetAttribute(default=set)
 
 
 class UniqueContact(TableItem, discriminator="unique"):

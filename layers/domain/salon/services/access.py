@@ -10,13 +10,14 @@ ask :func:`client_access` again and get the same result without another read.
 
 from __future__ import annotations
 
+import datetime as dt
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from salon.data import keys
 from salon.data.clients_repo import ClientsRepository, repository
 from salon.data.models import ClientProfile, ProProfile
-from salon.errors import NotFound
+from salon.errors import Forbidden, NotFound
 from salon.identity import Caller
 from salon.settings import get_settings
 
@@ -34,6 +35,7 @@ class Book:
     studio_id: str | None
     role: str | None
     time_zone: str = "UTC"
+    plan: str = "basic"
 
     @property
     def is_studio(self) -> bool:
@@ -57,8 +59,22 @@ def book_of(caller: Caller, pro: ProProfile | None, default_country: str | None 
             studio_id=pro.studio_id,
             role=pro.role,
             time_zone=pro.studio_time_zone or "UTC",
+            plan=pro.studio_plan or "basic",
         )
-    return Book(owner=keys.book_owner_for_pro(caller.pro_id), country=country, studio_id=None, role=None)
+    return Book(
+        owner=keys.book_owner_for_pro(caller.pro_id),
+        country=country,
+        studio_id=None,
+        role=None,
+        plan=(pro.plan if pro is not None and pro.plan else "basic"),
+    )
+
+
+def local_today(time_zone: str) -> str:
+    """Today's date in a studio's time zone, ``YYYY-MM-DD``."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(time_zone)).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,6 @@ class ClientAccess:
     assigned: bool
     checked_in_today: bool = False
     requested_id: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def client_id(self) -> str:
@@ -98,7 +113,18 @@ class ClientAccess:
 
     @property
     def can_manage_files(self) -> bool:
+        """Upload or delete files: admins, and providers assigned to the client."""
         return self.book.is_admin or (self.role == PROVIDER and self.assigned)
+
+    @property
+    def is_admin(self) -> bool:
+        """A solo pro is the admin of their own book."""
+        return self.book.is_admin
+
+    def require(self, allowed: bool, message: str = "Your role may not do this.") -> None:
+        """403 when the caller may see the client but not do this to it."""
+        if not allowed:
+            raise Forbidden(message)
 
 
 def visible(caller: Caller, book: Book, client: ClientProfile | None, *, checked_in_today: bool = False) -> bool:
@@ -133,13 +159,17 @@ def client_access(caller: Caller, client_id: str, repo: ClientsRepository = repo
         return cache[(caller.pro_id, client_id)]
     read = repo.read_for_access(caller.pro_id, client_id)
     book = book_of(caller, read.pro)
-    client = require_visible(caller, book, read.client)
+    checked_in = book.is_studio and local_today(book.time_zone) in read.checkin_dates
+    if read.client is None or not visible(caller, book, read.client, checked_in_today=checked_in):
+        raise NotFound("No such client.", code="client_not_found")
+    client = read.client
     access = ClientAccess(
         caller=caller,
         pro=read.pro,
         book=book,
         client=client,
         assigned=caller.pro_id in (client.assignees or set()),
+        checked_in_today=checked_in,
         requested_id=client_id,
     )
     if cache is not None:
