@@ -10,12 +10,13 @@ PORT ?= 3000
 EMULATOR_PORT ?= 4566
 SUB ?= alice
 GROUPS ?=
+ENV ?= dev
 PYTEST_ARGS ?=
 # The domain layer is importable as Lambda sees it (the layer's python/ folder).
 export PYTHONPATH := layers/domain:.
 
 .DEFAULT_GOAL := help
-.PHONY: help dev token test lint format typecheck cfn-lint openapi openapi-check unit integration bench load soak build deploy lock clean
+.PHONY: help dev token test lint format typecheck cfn-lint openapi openapi-check unit integration bench load soak build deploy redrive lock clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,6 +61,15 @@ unit: $(STAMP)  ## rules without AWS (moto in-process where a repository is need
 
 integration: $(STAMP)  ## HTTP against the local stack started on free ports
 	@$(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
+
+build: $(STAMP)  ## deployable artifacts in .aws-sam/build (python3.12 arm64 wheels; no Docker, no sam)
+	@$(PY) -m tools.build --out .aws-sam/build
+
+deploy: build  ## sam deploy the built template: make deploy ENV=dev|prod (needs aws-sam-cli and credentials)
+	sam deploy --config-env $(ENV) --template-file .aws-sam/build/template.yaml
+
+redrive: $(STAMP)  ## re-fan the clients parked on the stream failure queue: make redrive ENV=dev [ARGS=--dry-run]
+	@$(PY) -m tools.redrive --stack studio-records-$(ENV) $(ARGS)
 
 lock: $(STAMP)  ## re-pin requirements-dev.txt from the venv
 	@{ echo "# Everything tests, linters and the local stack need, fully pinned (pip freeze)."; \

@@ -1,0 +1,120 @@
+"""`make build`: the artifacts `sam deploy` ships are built for python3.12 on arm64, with the pinned versions.
+
+The build runs once per test session into a temporary folder (wheels come from
+PyPI or pip's cache; a few seconds with a warm cache).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devstack.template import Template
+from tests.unit.test_requirements import _pins
+from tools.build import build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build") / "build"
+    build(out)
+    return out
+
+
+def _dist_versions(site: Path) -> dict[str, str]:
+    versions = {}
+    for info in site.glob("*.dist-info"):
+        meta = (info / "METADATA").read_text(errors="replace")
+        name = next(line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Name:"))
+        version = next(line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Version:"))
+        versions[name.lower().replace("_", "-").replace(".", "-")] = version
+    return versions
+
+
+def test_layer_holds_exactly_the_pinned_versions(built: Path) -> None:
+    site = built / "DomainLayer" / "python"
+    installed = _dist_versions(site)
+    for name, version in _pins(ROOT / "layers/domain/requirements.txt").items():
+        assert installed.get(name) == version, f"{name}: layer has {installed.get(name)}, pinned {version}"
+    # Transitive dependencies are held to the versions the tests ran against.
+    dev = _pins(ROOT / "requirements-dev.txt")
+    for name, version in installed.items():
+        if name in dev:
+            assert dev[name] == version, f"{name}: layer has {version}, tests run {dev[name]}"
+
+
+def test_compiled_extensions_are_cp312_aarch64_linux_builds(built: Path) -> None:
+    site = built / "DomainLayer" / "python"
+    extensions = list(site.rglob("*.so"))
+    assert any(p.parent.name == "pydantic_core" for p in extensions), "pydantic_core's extension is missing"
+    for ext in extensions:
+        assert ext.name.endswith(".cpython-312-aarch64-linux-gnu.so") or ext.name.endswith(".abi3.so"), ext
+    tags = [
+        line.split(":", 1)[1].strip()
+        for wheel in site.glob("*.dist-info/WHEEL")
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag:")
+    ]
+    binary = [t for t in tags if not t.endswith("-none-any")]
+    assert binary, "no platform wheels at all: the build did not target the Lambda platform"
+    for tag in binary:
+        assert tag.startswith(("cp312-", "cp38-abi3", "cp39-abi3", "cp310-abi3", "cp311-abi3")), tag
+        assert "aarch64" in tag, tag
+    # Nothing built for this machine slipped in.
+    assert not list(site.rglob("*x86_64*.so"))
+    assert not list(site.rglob("*cpython-311*"))
+
+
+def test_layer_is_laid_out_as_sam_builds_it(built: Path) -> None:
+    site = built / "DomainLayer" / "python"
+    assert (site / "salon" / "__init__.py").exists()
+    assert (site / "salon" / "services" / "fanout.py").exists()
+    assert not (site / "python").exists(), "nested python/python: Lambda would not find the packages"
+    assert not list(built.rglob("__pycache__"))
+    assert not (site / "bin").exists()
+
+
+def test_built_template_points_at_the_built_folders(built: Path) -> None:
+    source = Template()
+    doc = Template(built / "template.yaml")
+    for logical_id, fn in doc.functions().items():
+        assert fn.properties["CodeUri"] == logical_id
+        assert (built / logical_id).is_dir()
+        original = source.functions()[logical_id].module_path
+        if original.exists():
+            assert (built / logical_id / original.name).read_text() == original.read_text()
+    assert doc.resources["DomainLayer"]["Properties"]["ContentUri"] == "DomainLayer"
+    # Everything else is the source template, unchanged.
+    for logical_id, res in source.resources.items():
+        if res["Type"] not in ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion"):
+            assert doc.resources[logical_id] == res, logical_id
+    assert yaml.safe_load((built / "template.yaml").read_text())["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+def test_built_template_passes_cfn_lint(built: Path) -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), str(built / "template.yaml")], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_samconfig_has_dev_and_prod_with_only_template_parameters() -> None:
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    parameters = set(Template().doc["Parameters"])
+    stacks = set()
+    for env in ("dev", "prod"):
+        deploy = config[env]["deploy"]["parameters"]
+        stacks.add(deploy["stack_name"])
+        assert "CAPABILITY_IAM" in deploy["capabilities"]
+        overrides = dict(pair.split("=", 1) for pair in shlex.split(deploy["parameter_overrides"]))
+        assert set(overrides) <= parameters, set(overrides) - parameters
+        assert overrides["Stage"] == env
+    assert len(stacks) == 2, "dev and prod must be different stacks"
