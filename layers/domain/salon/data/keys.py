@@ -83,3 +83,23 @@ def feed_pk(pro_id: str) -> str:
 def feed_sk(changed_at_us: int, client_id: str) -> str:
     """gsi2sk: microseconds since the epoch, zero-padded so it sorts as text."""
     return f"{changed_at_us:017d}#{client_id}"
+
+
+NOTE_PREFIX = "NOTE#"
+FORMULA_PREFIX = "FORMULA#"
+FORMULA_VERSION_DIGITS = 6
+
+
+def note_sk(note_id: str) -> str:
+    """A note in its client's collection; ULIDs sort by creation, so a reverse Query is newest first."""
+    return f"{NOTE_PREFIX}{note_id}"
+
+
+def formula_sk(formula_id: str, version: int) -> str:
+    """One version of a colour formula; the zero-padded version sorts as text."""
+    return f"{FORMULA_PREFIX}{formula_id}#{version:0{FORMULA_VERSION_DIGITS}d}"
+
+
+def formula_prefix(formula_id: str) -> str:
+    """Every version of one formula (a ``begins_with`` prefix)."""
+    return f"{FORMULA_PREFIX}{formula_id}#"

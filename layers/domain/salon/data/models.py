@@ -156,6 +156,33 @@ class UniqueContact(TableItem, discriminator="unique"):
     client_id = UnicodeAttribute()
 
 
+class Note(TableItem, discriminator="note"):
+    """``CLIENT#<cid>`` / ``NOTE#<ulid>``: one note, seen by whoever may see the client; one item, so
+    a delete removes it for everyone."""
+
+    client_id = UnicodeAttribute()
+    note_id = UnicodeAttribute()
+    author_id = UnicodeAttribute()
+    body = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class FormulaVersion(TableItem, discriminator="formula"):
+    """``CLIENT#<cid>`` / ``FORMULA#<fid>#<000001>``: one version of a colour formula; a change adds
+    the next version and never rewrites an earlier one."""
+
+    client_id = UnicodeAttribute()
+    formula_id = UnicodeAttribute()
+    version = NumberAttribute()
+    name = UnicodeAttribute()
+    body = UnicodeAttribute()
+    author_id = UnicodeAttribute()  # who wrote this version
+    created_by = UnicodeAttribute()  # who wrote version 1
+    created_at = UnicodeAttribute()  # when version 1 was written
+    updated_at = UnicodeAttribute()  # when this version was written
+
+
 def item_from_raw(raw: dict[str, Any]) -> TableItem:
     """A typed item from a low-level DynamoDB image (stream records, cancellation reasons)."""
     return TableItem.from_raw_data(raw)

@@ -108,8 +108,22 @@ class ClientAccess:
 
     @property
     def can_write_notes(self) -> bool:
-        """Add notes and formulas: whoever may read the log (apprentices and assistants as for the log)."""
-        return True
+        """Add notes and formulas: admins, assigned members, and apprentices and assistants on a
+        client checked in today (as for the log)."""
+        return self.book.is_admin or self.assigned or (self.masked and self.checked_in_today)
+
+    def can_edit_note(self, author_id: str) -> bool:
+        """Edit a note: its author only, whatever their role."""
+        return author_id == self.caller.pro_id
+
+    @property
+    def can_delete_any_note(self) -> bool:
+        """Admins delete any note of a client they see; everyone else only their own."""
+        return self.book.is_admin
+
+    def can_delete_note(self, author_id: str) -> bool:
+        """Delete a note: its author, or an admin for any note."""
+        return self.can_delete_any_note or author_id == self.caller.pro_id
 
     @property
     def can_manage_files(self) -> bool:

@@ -1,0 +1,190 @@
+"""Notes and formula versions: plain items of the client's collection (``CLIENT#<cid>``).
+
+Every write of a note or a formula version adds its author to the client
+profile's ``history_pros`` in the same transaction (``ADD``, conditional on the
+profile existing), so a departure and its preview can read profiles only. The
+profile's ``version`` is not bumped: nothing the app sees changed, and the
+stream consumer skips a record whose version its views already hold.
+
+Each method makes exactly one DynamoDB call on its success path; the failure
+paths of edit and delete make one more read to tell "no such note" from "not
+yours".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from salon.data import keys
+from salon.data.connection import table_connection
+from salon.data.models import ClientProfile, FormulaVersion, Note, TableItem, item_from_raw
+
+
+class ClientGone(Exception):
+    """The client's profile disappeared between the access read and the write: nothing was written."""
+
+
+class NoteMissing(Exception):
+    """No note with this id on this client."""
+
+
+class NoteRefused(Exception):
+    """The note exists but the write's author condition failed."""
+
+    def __init__(self, author_id: str) -> None:
+        super().__init__(author_id)
+        self.author_id = author_id
+
+
+class VersionTaken(Exception):
+    """Another writer created this formula version first."""
+
+
+class NotesRepository(Protocol):
+    def add_note(self, note: Note, profile: ClientProfile) -> None: ...
+
+    def list_notes(self, client_id: str, limit: int, after_note_id: str | None) -> tuple[list[Note], bool]: ...
+
+    def edit_note(self, client_id: str, note_id: str, author_id: str, body: str, updated_at: str) -> Note: ...
+
+    def delete_note(self, client_id: str, note_id: str, only_author: str | None) -> None: ...
+
+    def add_formula_version(self, formula: FormulaVersion, profile: ClientProfile) -> None: ...
+
+    def latest_formula(self, client_id: str, formula_id: str) -> FormulaVersion | None: ...
+
+    def list_formulas(
+        self, client_id: str, limit: int, after: tuple[str, int] | None, history: bool
+    ) -> tuple[list[FormulaVersion], bool]: ...
+
+
+def _conditional_failure(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+class DynamoNotesRepository:
+    """The real repository, over the single table."""
+
+    def _write_with_history(self, item: Note | FormulaVersion, profile: ClientProfile) -> None:
+        """Put ``item`` only if its key is new, and add its author to the profile's ``history_pros``."""
+        try:
+            with TransactWrite(connection=table_connection()) as tx:
+                tx.save(item, condition=TableItem.pk.does_not_exist())
+                tx.update(
+                    profile,
+                    actions=[ClientProfile.history_pros.add({item.author_id})],
+                    condition=ClientProfile.pk.exists(),
+                )
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            codes = [reason.code if reason is not None else None for reason in reasons]
+            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
+                raise ClientGone() from None
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise VersionTaken() from None
+            raise
+
+    def add_note(self, note: Note, profile: ClientProfile) -> None:
+        self._write_with_history(note, profile)
+
+    def list_notes(self, client_id: str, limit: int, after_note_id: str | None) -> tuple[list[Note], bool]:
+        """One Query, newest first: up to ``limit`` notes, and whether more follow."""
+        start = keys.note_sk(after_note_id) if after_note_id else None
+        items, cut = _query_once(keys.client_pk(client_id), keys.NOTE_PREFIX, limit + 1, start)
+        notes = [item for item in items if isinstance(item, Note)]
+        return notes[:limit], len(notes) > limit or cut
+
+    def edit_note(self, client_id: str, note_id: str, author_id: str, body: str, updated_at: str) -> Note:
+        """Set the body if the note exists and ``author_id`` wrote it; the note as it now is."""
+        note = Note(keys.client_pk(client_id), keys.note_sk(note_id))
+        try:
+            note.update(
+                actions=[Note.body.set(body), Note.updated_at.set(updated_at)],
+                condition=Note.pk.exists() & (Note.author_id == author_id),
+            )
+        except UpdateError as exc:
+            if _conditional_failure(exc):
+                self._refusal(client_id, note_id)
+            raise
+        return note
+
+    def delete_note(self, client_id: str, note_id: str, only_author: str | None) -> None:
+        """Delete the note if it exists (and, when ``only_author`` is given, if they wrote it)."""
+        note = Note(keys.client_pk(client_id), keys.note_sk(note_id))
+        condition = Note.pk.exists()
+        if only_author is not None:
+            condition = condition & (Note.author_id == only_author)
+        try:
+            note.delete(condition=condition)
+        except DeleteError as exc:
+            if _conditional_failure(exc):
+                self._refusal(client_id, note_id)
+            raise
+
+    def _refusal(self, client_id: str, note_id: str) -> None:
+        """After a failed condition: raise why (the note is missing, or someone else wrote it)."""
+        try:
+            found = TableItem.get(keys.client_pk(client_id), keys.note_sk(note_id), consistent_read=True)
+        except TableItem.DoesNotExist:
+            raise NoteMissing() from None
+        if not isinstance(found, Note):
+            raise NoteMissing()
+        raise NoteRefused(found.author_id)
+
+    def add_formula_version(self, formula: FormulaVersion, profile: ClientProfile) -> None:
+        self._write_with_history(formula, profile)
+
+    def latest_formula(self, client_id: str, formula_id: str) -> FormulaVersion | None:
+        """The newest version of one formula (a strongly consistent Query of one item)."""
+        items, _ = _query_once(keys.client_pk(client_id), keys.formula_prefix(formula_id), 1, None, consistent=True)
+        found = items[0] if items else None
+        return found if isinstance(found, FormulaVersion) else None
+
+    def list_formulas(
+        self, client_id: str, limit: int, after: tuple[str, int] | None, history: bool
+    ) -> tuple[list[FormulaVersion], bool]:
+        """One Query, newest formula first and each formula's newest version first.
+
+        Without ``history`` only the first (newest) version of each formula is kept.
+        A page may come back short with more to follow when the Query stopped
+        at its item limit or DynamoDB's 1 MB page; the position it returns is
+        always a whole formula's boundary in that mode, so the next page never
+        starts with an older version of a formula already listed.
+        """
+        start = keys.formula_sk(after[0], after[1]) if after else None
+        want = limit + 1 if history else min(1000, 5 * (limit + 1))
+        items, cut = _query_once(keys.client_pk(client_id), keys.FORMULA_PREFIX, want, start)
+        out: list[FormulaVersion] = []
+        seen: set[str] = set()
+        for item in items:
+            if not isinstance(item, FormulaVersion) or (not history and item.formula_id in seen):
+                continue
+            if len(out) == limit:
+                return out, True
+            out.append(item)
+            seen.add(item.formula_id)
+        return out, cut
+
+
+def _query_once(
+    pk: str, prefix: str, limit: int, exclusive_start_sk: str | None, *, consistent: bool = False
+) -> tuple[list[TableItem], bool]:
+    """One Query call, descending by sort key; the items and whether DynamoDB stopped before the end."""
+    params: dict[str, Any] = {
+        "TableName": TableItem.Meta.table_name,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+        "ConsistentRead": consistent,
+    }
+    if exclusive_start_sk is not None:
+        params["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": exclusive_start_sk}}
+    resp = table_connection().client.query(**params)
+    return [item_from_raw(raw) for raw in resp.get("Items", [])], "LastEvaluatedKey" in resp
+
+
+repository = DynamoNotesRepository()
