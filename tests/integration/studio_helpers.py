@@ -206,8 +206,20 @@ def check_in(stack: Stack, studio: StudioSetup, client_id: str, local_date: str 
 
 def get_item(stack: Stack, pk: str, sk: str) -> dict[str, Any] | None:
     """One raw item of the table (strongly consistent), or None."""
-    resp = stack.client("dynamodb").get_item(
-        TableName=TABLE, Key={"pk": _s(pk), "sk": _s(sk)}, ConsistentRead=True
-    )
+    resp = stack.client("dynamodb").get_item(TableName=TABLE, Key={"pk": _s(pk), "sk": _s(sk)}, ConsistentRead=True)
     item: dict[str, Any] | None = resp.get("Item")
     return item
+
+
+def set_pro_plan(stack: Stack, pro_id: str, plan: str) -> None:
+    """A solo pro's plan (``PRO#<pro>`` / ``PROFILE.plan``), as an operator's plan change leaves it.
+
+    An update, not a put: the pro's other attributes (studio membership...) are kept.
+    """
+    stack.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"pk": _s(f"PRO#{pro_id}"), "sk": _s("PROFILE")},
+        UpdateExpression="SET #kind = if_not_exists(#kind, :kind), #plan = :plan",
+        ExpressionAttributeNames={"#kind": "kind", "#plan": "plan"},
+        ExpressionAttributeValues={":kind": _s("pro"), ":plan": _s(plan)},
+    )
