@@ -8,12 +8,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from salon.api import current_caller, json_response, make_handler, make_resolver
+from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.clients import Client, ClientCreate, ClientPage
 from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
+from salon.schemas.history import ClientLog
 from salon.schemas.me import Me
-from salon.services import clients
+from salon.services import client_log, clients
 
 router = Router()
 ClientId = Annotated[str, Path(pattern=ULID_PATTERN, description="A client's ULID.")]
@@ -29,6 +30,15 @@ ERRORS: dict[int, OpenAPIResponse] = {
 @router.get("/me", summary="The caller: pro id, studio, role and plan")
 def get_me() -> Me:
     return clients.who_am_i(current_caller(router))
+
+
+@router.get(
+    "/clients/<client_id>/log",
+    summary="The Client Log: profile, visits, sales, packages, gift cards, notes, formulas, files",
+    responses={404: ERRORS[404]},
+)
+def get_client_log(client_id: ClientId) -> ClientLog:
+    return client_log.client_log(current_caller(router), client_id)
 
 
 @router.get("/me/clients", summary="The caller's view of their clients, by id")
@@ -56,4 +66,5 @@ def get_client(client_id: ClientId) -> Response[Client]:
 
 
 app = make_resolver(router)
-lambda_handler = make_handler(app)
+# The log reads its client and the caller concurrently and decides access from that read (2 calls).
+lambda_handler = make_handler(app, {"GET /clients/{client_id}/log": RouteAccess(load=client_log.load_access)})

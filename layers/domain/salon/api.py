@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -22,10 +23,10 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon.errors import AppError, PayloadTooLarge, field_error
+from salon.errors import AppError, Forbidden, PayloadTooLarge, field_error
 from salon.identity import Caller, caller_from_event
 from salon.ids import is_ulid
-from salon.services.access import begin_request, client_access
+from salon.services.access import ClientAccess, begin_request, client_access
 from salon.settings import get_settings
 
 logger = Logger()
@@ -97,7 +98,21 @@ def current_caller(app: APIGatewayHttpResolver | Router) -> Caller:
     return caller_from_event(app.current_event.raw_event)
 
 
-def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class RouteAccess:
+    """How one route decides the caller's access to the client in its path, before validation.
+
+    ``load`` replaces the default access read (a route that reads the client's items anyway seeds
+    the request's access from that read: the Client Log); ``allow`` is the role rule of the route
+    (``salon.services.access.ClientAccess`` properties), a 403 when false.
+    """
+
+    load: Callable[[Caller, str], ClientAccess] | None = None
+    allow: Callable[[ClientAccess], bool] | None = None
+    message: str = "Your role may not do this."
+
+
+def precheck(event: dict[str, Any], routes: Mapping[str, RouteAccess] | None = None) -> dict[str, Any] | None:
     """Checks that run before routing and validation.
 
     An oversized body never reaches a parser; a malformed client id never
@@ -122,8 +137,11 @@ def precheck(event: dict[str, Any]) -> dict[str, Any] | None:
     if client_id is not None:
         if not is_ulid(client_id):
             return _raw_error(field_error("path", "client_id", "Not a client id.", "string_pattern_mismatch"))
+        rule = (routes or {}).get(str(event.get("routeKey", "")), RouteAccess())
         try:
-            client_access(caller_from_event(event), client_id)
+            access = (rule.load or client_access)(caller_from_event(event), client_id)
+            if rule.allow is not None and not rule.allow(access):
+                raise Forbidden(rule.message)
         except AppError as exc:
             return _raw_error(exc)
     return None
@@ -138,13 +156,16 @@ def _raw_error(error: AppError) -> dict[str, Any]:
     }
 
 
-def make_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda entry point of an HTTP function."""
+def make_handler(
+    app: APIGatewayHttpResolver, routes: Mapping[str, RouteAccess] | None = None
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of an HTTP function; ``routes`` maps route keys (``"POST /clients/{client_id}/x"``)
+    to their access rules."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         begin_request()
-        early = precheck(event)
+        early = precheck(event, routes)
         if early is not None:
             return early
         with contextlib.suppress(AppError):

@@ -42,6 +42,36 @@ def checkin_sk(local_date: str) -> str:
     return f"CHECKIN#{local_date}"
 
 
+# -- history: appointments, the providers' time slots, sales (issue 6)
+APPOINTMENT_PREFIX = "APPT#"
+PURCHASE_PREFIX = "PURCHASE#"
+PACKAGE_PREFIX = "PKG#"
+GIFT_CARD_PREFIX = "GIFT#"
+UPLOAD_PREFIX = "UPLOAD#"
+
+
+def appointment_sk(appointment_id: str) -> str:
+    """An appointment in its client's collection, keyed by id alone so an action is one keyed write."""
+    return f"{APPOINTMENT_PREFIX}{appointment_id}"
+
+
+def slot_sk(utc_minute: str) -> str:
+    """One 5-minute slot of a provider's time (``yyyy-mm-ddThh:mm`` in UTC), in the provider's partition."""
+    return f"SLOT#{utc_minute}"
+
+
+def purchase_sk(purchase_id: str) -> str:
+    return f"{PURCHASE_PREFIX}{purchase_id}"
+
+
+def package_sk(package_id: str) -> str:
+    return f"{PACKAGE_PREFIX}{package_id}"
+
+
+def gift_card_sk(gift_card_id: str) -> str:
+    return f"{GIFT_CARD_PREFIX}{gift_card_id}"
+
+
 ALIAS = "ALIAS"
 
 

@@ -150,6 +150,100 @@ class CheckIn(TableItem, discriminator="checkin"):
     appointment_ids = UnicodeSetAttribute(default=set)
 
 
+class ServiceLine(MapAttribute[str, Any]):
+    """One service of an appointment; its price in integer minor units of the appointment's currency."""
+
+    name = UnicodeAttribute()
+    minutes = NumberAttribute()
+    price = NumberAttribute()
+
+
+class Appointment(TableItem, discriminator="appointment"):
+    """``CLIENT#<cid>`` / ``APPT#<aid>``: a visit booked with one provider.
+
+    ``status`` moves only by one conditional write: booked -> checked_in -> completed, booked or
+    checked_in -> cancelled, booked -> no_show. Times are UTC (``...Z``); ``slots`` names the
+    provider's 5-minute slot items it holds until it is cancelled or missed.
+    """
+
+    appointment_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    provider_id = UnicodeAttribute()
+    booked_by = UnicodeAttribute()
+    start = UnicodeAttribute()
+    end = UnicodeAttribute()
+    minutes = NumberAttribute()
+    services = ListAttribute[ServiceLine](of=ServiceLine)
+    total = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    slots = ListAttribute[str](default=list)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ProviderSlot(TableItem, discriminator="slot"):
+    """``PRO#<provider>`` / ``SLOT#<utc minute>``: 5 minutes of a provider's time, held by one appointment.
+
+    Booking puts every slot of the visit with ``attribute_not_exists`` in the appointment's transaction,
+    so two overlapping bookings can never both succeed.
+    """
+
+    provider_id = UnicodeAttribute()
+    appointment_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+
+
+class PurchaseLine(MapAttribute[str, Any]):
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    quantity = NumberAttribute()
+    unit_price = NumberAttribute()
+
+
+class Purchase(TableItem, discriminator="purchase"):
+    """``CLIENT#<cid>`` / ``PURCHASE#<pid>``: one ticket of products; amounts in minor units of ``currency``."""
+
+    purchase_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    items = ListAttribute[PurchaseLine](of=PurchaseLine)
+    total = NumberAttribute()
+    currency = UnicodeAttribute()
+    sold_by = UnicodeAttribute()
+    repeat_of = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class Package(TableItem, discriminator="package"):
+    """``CLIENT#<cid>`` / ``PKG#<pkid>``: N sessions, optional last day (studio-local); redeemed by a
+    conditional ``sessions_left - 1``."""
+
+    package_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    sessions = NumberAttribute()
+    sessions_left = NumberAttribute()
+    expires_on = UnicodeAttribute(null=True)
+    price = NumberAttribute()
+    currency = UnicodeAttribute()
+    sold_by = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    last_redeemed_at = UnicodeAttribute(null=True)
+
+
+class GiftCard(TableItem, discriminator="giftcard"):
+    """``CLIENT#<cid>`` / ``GIFT#<gid>``: issued with an amount; redeemed by a conditional ``balance - x``."""
+
+    gift_card_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    balance = NumberAttribute()
+    currency = UnicodeAttribute()
+    sold_by = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    last_redeemed_at = UnicodeAttribute(null=True)
+
+
 class UniqueContact(TableItem, discriminator="unique"):
     """``BOOK#<owner>#PHONE#<e164>`` (or ``EMAIL``) / ``UNIQUE``: one client per phone and email in a book."""
 

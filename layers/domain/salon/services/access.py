@@ -131,6 +131,26 @@ class ClientAccess:
         return self.book.is_admin or (self.role == PROVIDER and self.assigned)
 
     @property
+    def can_sell(self) -> bool:
+        """Sell products, packages and gift cards, and redeem them: as for editing the profile."""
+        return self.can_edit
+
+    @property
+    def can_book(self) -> bool:
+        """Book appointments at all: admins (for any active member) and providers (for themselves)."""
+        return self.book.is_admin or self.role == PROVIDER
+
+    def can_book_for(self, provider_id: str) -> bool:
+        """Book, check in, complete, cancel or mark missed an appointment served by ``provider_id``.
+
+        A solo pro's book has one member, themselves; a studio admin may name any member (the
+        booking's transaction checks the member is active in the studio).
+        """
+        if self.book.is_admin:
+            return self.book.is_studio or provider_id == self.caller.pro_id
+        return self.role == PROVIDER and provider_id == self.caller.pro_id
+
+    @property
     def is_admin(self) -> bool:
         """A solo pro is the admin of their own book."""
         return self.book.is_admin
@@ -186,6 +206,34 @@ def client_access(caller: Caller, client_id: str, repo: ClientsRepository = repo
         checked_in_today=checked_in,
         requested_id=client_id,
     )
+    if cache is not None:
+        cache[(caller.pro_id, client_id)] = access
+    return access
+
+
+def seed_access(
+    caller: Caller,
+    client_id: str,
+    pro: ProProfile | None,
+    client: ClientProfile | None,
+    checkin_dates: set[str],
+) -> ClientAccess:
+    """Decide access from items a route read itself (the Client Log's Query and profile read) and
+    keep it for the request, as :func:`client_access` would; 404 when the caller may not see it."""
+    book = book_of(caller, pro)
+    checked_in = book.is_studio and local_today(book.time_zone) in checkin_dates
+    if client is None or not visible(caller, book, client, checked_in_today=checked_in):
+        raise NotFound("No such client.", code="client_not_found")
+    access = ClientAccess(
+        caller=caller,
+        pro=pro,
+        book=book,
+        client=client,
+        assigned=caller.pro_id in (client.assignees or set()),
+        checked_in_today=checked_in,
+        requested_id=client_id,
+    )
+    cache = _scope.get()
     if cache is not None:
         cache[(caller.pro_id, client_id)] = access
     return access

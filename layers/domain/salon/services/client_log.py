@@ -1,0 +1,241 @@
+"""The Client Log: everything about one client from two concurrent reads.
+
+The route brings its own access loader (``salon.api.RouteAccess``): one Query of the client's item
+collection and one GetItem of the caller's pro profile, made at the same time. The access to the
+client is decided from those items with the same ``visible()`` rule as every other route (profile,
+alias, today's check-ins are all in the collection), and the items are kept for the request, so the
+log costs exactly those two calls. An id that was merged away (only an ``ALIAS`` item) costs one
+more Query of the survivor.
+
+Items are read as plain values, not through the models, so item kinds other engineers add later
+(or an older shape of one) never break the log: an item that cannot be shown is skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from salon import clock
+from salon.data import keys
+from salon.data.clients_repo import ClientsRepository
+from salon.data.clients_repo import repository as clients_repository
+from salon.data.connection import table_connection
+from salon.data.history_repo import HistoryRepository, Raw, plain
+from salon.data.history_repo import repository as history_repository
+from salon.data.models import Appointment, ClientProfile, GiftCard, Package, Purchase, item_from_raw
+from salon.identity import Caller
+from salon.schemas.history import (
+    AppointmentOut,
+    ClientLog,
+    GiftCardOut,
+    LogFile,
+    LogFormula,
+    LogNote,
+    PackageOut,
+    PurchaseOut,
+)
+from salon.services.access import ClientAccess, client_access, seed_access
+from salon.services.clients import to_client
+from salon.services.history import appointment_out, gift_card_out, package_out, purchase_out
+from salon.settings import get_settings
+
+logger = Logger(child=True)
+
+SECTION_LIMIT = 50
+UPCOMING = frozenset({"booked", "checked_in"})
+
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="client-log")
+#: The items the access loader read, with the access decided from them (this request's only).
+_read: ContextVar[tuple[ClientAccess, list[Raw]] | None] = ContextVar("client_log_items", default=None)
+
+
+def load_access(
+    caller: Caller,
+    client_id: str,
+    history: HistoryRepository = history_repository,
+    clients: ClientsRepository = clients_repository,
+) -> ClientAccess:
+    """The log's access loader: the collection Query and the caller's profile, concurrently."""
+    table_connection().client  # noqa: B018 - create the shared client once, before two threads use it
+    items_f = _pool.submit(history.client_items, client_id)
+    pro_f = _pool.submit(clients.get_pro, caller.pro_id)
+    items, pro = items_f.result(), pro_f.result()
+    by_sk = {str(raw.get("sk", {}).get("S", "")): raw for raw in items}
+    if keys.PROFILE not in by_sk and keys.ALIAS in by_sk:
+        survivor = str(by_sk[keys.ALIAS].get("client_id", {}).get("S", ""))
+        if survivor:
+            items = history.client_items(survivor)
+            by_sk = {str(raw.get("sk", {}).get("S", "")): raw for raw in items}
+    profile = _typed(by_sk.get(keys.PROFILE))
+    checkins = {
+        str(raw.get("local_date", {}).get("S", ""))
+        for sk, raw in by_sk.items()
+        if sk.startswith("CHECKIN#") and raw.get("kind", {}).get("S") == "checkin"
+    }
+    access = seed_access(caller, client_id, pro, profile if isinstance(profile, ClientProfile) else None, checkins)
+    _read.set((access, items))
+    return access
+
+
+def _typed(raw: Raw | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return item_from_raw(raw)
+    except Exception:
+        return None
+
+
+def client_log(caller: Caller, client_id: str, history: HistoryRepository = history_repository) -> ClientLog:
+    """The whole record of a client, each section bounded, from the request's read."""
+    access = client_access(caller, client_id)
+    seeded = _read.get()
+    _read.set(None)
+    items = seeded[1] if seeded is not None and seeded[0] is access else history.client_items(access.client_id)
+    return build_log(access, items)
+
+
+class _Sections:
+    """The log's sections, filled item by item from the collection."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.past: list[AppointmentOut] = []
+        self.upcoming: list[AppointmentOut] = []
+        self.purchases: list[PurchaseOut] = []
+        self.packages: list[PackageOut] = []
+        self.gift_cards: list[GiftCardOut] = []
+        self.notes: list[LogNote] = []
+        self.formulas: dict[str, LogFormula] = {}
+        self.files: list[tuple[str, LogFile]] = []
+        self.photo: tuple[str, LogFile] | None = None
+
+    def add(self, sk: str, raw: Raw) -> None:
+        for prefix, handler in (
+            (keys.APPOINTMENT_PREFIX, self._appointment),
+            (keys.PURCHASE_PREFIX, self._typed_into(Purchase, purchase_out, self.purchases)),
+            (keys.PACKAGE_PREFIX, self._typed_into(Package, package_out, self.packages)),
+            (keys.GIFT_CARD_PREFIX, self._typed_into(GiftCard, gift_card_out, self.gift_cards)),
+            ("NOTE#", self._note),
+            ("FORMULA#", self._formula),
+            (keys.UPLOAD_PREFIX, self._file),
+        ):
+            if sk.startswith(prefix):
+                handler(raw)
+                return
+
+    @staticmethod
+    def _typed_into(model: type[Any], convert: Callable[[Any], Any], into: list[Any]) -> Callable[[Raw], None]:
+        def add(raw: Raw) -> None:
+            item = _typed(raw)
+            if isinstance(item, model):
+                into.append(convert(item))
+
+        return add
+
+    def _appointment(self, raw: Raw) -> None:
+        appt = _typed(raw)
+        if not isinstance(appt, Appointment):
+            return
+        out = appointment_out(appt)
+        if appt.status == "completed":
+            self.past.append(out)
+        elif appt.status in UPCOMING and out.end > self.now:
+            self.upcoming.append(out)
+
+    def _note(self, raw: Raw) -> None:
+        self.notes.append(LogNote.model_validate(_pick(plain(raw), LogNote)))
+
+    def _formula(self, raw: Raw) -> None:
+        formula = LogFormula.model_validate(_pick(plain(raw), LogFormula))
+        current = self.formulas.get(formula.formula_id)
+        if current is None or formula.version > current.version:
+            self.formulas[formula.formula_id] = formula
+
+    def _file(self, raw: Raw) -> None:
+        found = _file(plain(raw))
+        if found is None:
+            return
+        order, out, is_photo = found
+        self.files.append((order, out))
+        if is_photo and (self.photo is None or order > self.photo[0]):
+            self.photo = (order, out)
+
+
+def build_log(access: ClientAccess, items: list[Raw], now: dt.datetime | None = None) -> ClientLog:
+    sections = _Sections(now or clock.now())
+    for raw in items:
+        sk = str(raw.get("sk", {}).get("S", ""))
+        try:
+            sections.add(sk, raw)
+        except Exception:  # an item of an unexpected shape is left out, never a 500
+            logger.warning("client log skipped an item", extra={"sk": sk})
+
+    more: list[str] = []
+
+    def bounded(name: str, entries: list[Any], key: Callable[[Any], Any], reverse: bool) -> list[Any]:
+        entries.sort(key=key, reverse=reverse)
+        if len(entries) > SECTION_LIMIT:
+            more.append(name)
+        return entries[:SECTION_LIMIT]
+
+    return ClientLog(
+        client=to_client(access.client, access.book),
+        profile_photo=sections.photo[1] if sections.photo else None,
+        past_services=bounded("past_services", sections.past, lambda a: (a.start, a.appointment_id), True),
+        upcoming_appointments=bounded(
+            "upcoming_appointments", sections.upcoming, lambda a: (a.start, a.appointment_id), False
+        ),
+        purchases=bounded("purchases", sections.purchases, lambda p: (p.created_at, p.purchase_id), True),
+        packages=bounded("packages", sections.packages, lambda p: (p.created_at, p.package_id), True),
+        gift_cards=bounded("gift_cards", sections.gift_cards, lambda g: (g.created_at, g.gift_card_id), True),
+        notes=bounded("notes", sections.notes, lambda n: (n.created_at, n.note_id), True),
+        formulas=bounded("formulas", list(sections.formulas.values()), lambda f: (f.updated_at, f.formula_id), True),
+        files=[f for _, f in bounded("files", sections.files, lambda f: f[0], True)],
+        section_limit=SECTION_LIMIT,
+        more=more,
+    )
+
+
+def _pick(values: dict[str, Any], model: type[Any]) -> dict[str, Any]:
+    return {name: values.get(name) for name in model.model_fields if name in values}
+
+
+def _file(values: dict[str, Any]) -> tuple[str, LogFile, bool] | None:
+    """A confirmed upload (sort key: when it was confirmed), and whether it is the profile photo."""
+    if values.get("status") != "confirmed":
+        return None
+    fields = _pick(values, LogFile)
+    fields["profile"] = bool(values.get("profile"))
+    if values.get("object_key"):
+        fields["download_url"] = _presign(str(values["object_key"]))
+    if values.get("thumbnail_key"):
+        fields["thumbnail_url"] = _presign(str(values["thumbnail_key"]))
+    out = LogFile.model_validate(fields)
+    return str(values.get("confirmed_at") or values.get("created_at") or ""), out, out.profile
+
+
+_s3: Any = None
+
+
+def _presign(key: str) -> str:
+    """A short-lived GET of a client's file: signed locally, no call to S3."""
+    global _s3
+    if _s3 is None:
+        import boto3
+
+        _s3 = boto3.client("s3")
+    settings = get_settings()
+    return str(
+        _s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": settings.uploads_bucket, "Key": key},
+            ExpiresIn=settings.download_url_ttl_seconds,
+        )
+    )
