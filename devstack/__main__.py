@@ -24,6 +24,9 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     from devstack.stack import LocalStack
 
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     stack = LocalStack(api_port=args.port, emulator_port=args.emulator_port, host=args.host)
     stopped = threading.Event()
 

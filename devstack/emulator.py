@@ -50,6 +50,10 @@ class Emulator:
     def __init__(self, port: int) -> None:
         from moto.server import ThreadedMotoServer
 
+        from devstack import moto_patches
+
+        moto_patches.apply()
+
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -182,5 +186,7 @@ def apply_environment(template: Template, endpoint: str) -> dict[str, str]:
         env.update(template.function_environment(fn))
     env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    # DEVSTACK_FUNCTION_ENV='{"POWERTOOLS_LOG_LEVEL": "DEBUG"}' overrides the template for every function.
+    env.update(json.loads(os.environ.get("DEVSTACK_FUNCTION_ENV") or "{}"))
     os.environ.update(env)
     return env

@@ -159,6 +159,8 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
             body = self.rfile.read(length) if length else b""
             if parts.path == "/openapi.json" and method == "GET":
                 return self._json(200, gateway.openapi())
+            if parts.path == "/__devstack/ready" and method == "GET":
+                return self._send(204, b"")
             if parts.path == "/__devstack/drain" and method == "POST" and gateway.drain is not None:
                 timeout = float(dict(parse_qsl(parts.query)).get("timeout", "15"))
                 try:
@@ -205,6 +207,7 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
             out = result.get("body") or ""
             data = base64.b64decode(out) if result.get("isBase64Encoded") else str(out).encode()
             resp_headers = dict(result.get("headers") or {})
+            resp_headers.setdefault("apigw-requestid", event["requestContext"]["requestId"])  # as API Gateway
             for k, v in (result.get("multiValueHeaders") or {}).items():
                 resp_headers[k] = v
             if result.get("cookies"):
@@ -220,6 +223,12 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _Server((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    # Bursts of concurrent requests (an app's retries, the limit tests) must queue, not be reset:
+    # the default listen backlog is 5.
+    request_queue_size = 128

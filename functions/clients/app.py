@@ -6,15 +6,17 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
+from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN
-from salon.schemas.clients import Client, ClientCreate, ClientPage
+from salon.schemas.clients import Block, ChangePage, Client, ClientCreate, ClientPage, ClientUpdate
 from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
 from salon.schemas.history import ClientLog
 from salon.schemas.me import Me
-from salon.services import client_log, clients
+from salon.schemas.studios import PlanOut, PlanUpdate
+from salon.services import client_log, clients, studios
 
 router = Router()
 ClientId = Annotated[str, Path(pattern=ULID_PATTERN, description="A client's ULID.")]
@@ -45,8 +47,22 @@ def get_client_log(client_id: ClientId) -> ClientLog:
 def list_my_clients(
     limit: Annotated[PageLimit, Query()] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="Name prefix.")] = None,
 ) -> ClientPage:
-    return clients.list_my_clients(current_caller(router), limit, cursor)
+    return clients.list_my_clients(current_caller(router), limit, cursor, q)
+
+
+@router.get("/me/changes", summary="The caller's change feed since a cursor (tombstones included)")
+def list_changes(
+    since: Annotated[str | None, Query(max_length=512, description="A cursor from an earlier answer.")] = None,
+    limit: Annotated[PageLimit, Query()] = 100,
+) -> ChangePage:
+    return clients.changes_since(current_caller(router), since, limit)
+
+
+@router.put("/pros/<pro_id>/plan", summary="Operators only: the plan of a solo pro's book")
+def set_pro_plan(pro_id: Annotated[str, Path(pattern=PRO_ID_PATTERN)], data: PlanUpdate) -> PlanOut:
+    return studios.set_pro_plan(current_caller(router), pro_id, data.plan)
 
 
 @router.post(
@@ -63,6 +79,38 @@ def create_client(data: ClientCreate) -> Response[Client]:
 def get_client(client_id: ClientId) -> Response[Client]:
     client = clients.get_client(current_caller(router), client_id)
     return json_response(200, client, {"ETag": f'"{client.version}"'})
+
+
+@router.patch(
+    "/clients/<client_id>",
+    summary="Edit the profile; If-Match must carry the version (ETag) read",
+    responses={404: ERRORS[404], 409: ERRORS[409]},
+)
+def update_client(
+    client_id: ClientId,
+    data: ClientUpdate,
+    if_match: Annotated[str | None, Header(alias="If-Match", description="The ETag read.")] = None,
+) -> Response[Client]:
+    client = clients.update_client(current_caller(router), client_id, data, if_match)
+    return json_response(200, client, {"ETag": f'"{client.version}"'})
+
+
+@router.delete(
+    "/clients/<client_id>", summary="Remove the client from the caller's account", responses={404: ERRORS[404]}
+)
+def remove_client(client_id: ClientId) -> Response[None]:
+    clients.remove_client(current_caller(router), client_id)
+    return Response(status_code=204)
+
+
+@router.put("/clients/<client_id>/block", summary="Block the client for the caller")
+def block_client(client_id: ClientId) -> Block:
+    return clients.set_blocked(current_caller(router), client_id, True)
+
+
+@router.delete("/clients/<client_id>/block", summary="Unblock the client for the caller")
+def unblock_client(client_id: ClientId) -> Block:
+    return clients.set_blocked(current_caller(router), client_id, False)
 
 
 app = make_resolver(router)

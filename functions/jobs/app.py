@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from salon import metrics, tracing
 from salon.services.jobs import run_job_message
 
 logger = Logger()
@@ -22,7 +23,9 @@ def record_handler(record: SQSRecord) -> None:
     run_job_message(record.body)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@metrics.published
+@tracing.traced
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -14,18 +14,26 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from salon import metrics, tracing
 from salon.services.stream import coalesce, handle_record
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@metrics.published
+@tracing.traced
+@logger.inject_lambda_context(clear_state=True, log_event=False)  # records hold contact details
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = coalesce(event.get("Records", []))
+    tracing.annotate(records=len(event.get("Records", [])), clients=len(batch))
 
     def record_handler(record: DynamoDBRecord) -> None:
-        handle_record(record.raw_event, batch)
+        try:
+            handle_record(record.raw_event, batch)
+        except Exception:
+            logger.exception("stream record failed", extra={"keys": record.raw_event.get("dynamodb", {}).get("Keys")})
+            raise
 
     return dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -73,7 +73,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if process.poll() is not None:
             raise RuntimeError(f"local stack exited: {(key_dir / 'stack.log').read_text()}")
         try:
-            if requests.get(f"{url}/openapi.json", timeout=2).status_code == 200:
+            if requests.get(f"{url}/__devstack/ready", timeout=10).status_code == 204:
                 break
         except requests.ConnectionError:
             pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,8 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon.errors import AppError, Forbidden, PayloadTooLarge, field_error
+from salon import metrics, tracing
+from salon.errors import AppError, Conflict, Forbidden, PayloadTooLarge, field_error
 from salon.identity import Caller, caller_from_event
 from salon.ids import is_ulid
 from salon.services.access import ClientAccess, begin_request, client_access
@@ -58,7 +60,8 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
     """A resolver with validation, OpenAPI metadata, error handlers and idempotent POSTs."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    # debug=False: POWERTOOLS_EVENT_HANDLER_DEBUG / POWERTOOLS_DEV must never print events or tracebacks.
+    app = APIGatewayHttpResolver(enable_validation=True, debug=False)
     app.configure_openapi(
         title=API_TITLE,
         version=API_VERSION,
@@ -83,7 +86,7 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:
-        logger.exception("unhandled error")
+        logger.error("unhandled error", extra={"error": type(exc).__name__, "at": _where(exc)})
         return error_response(AppError("Something went wrong on our side.", code="internal_error", status=500))
 
     from salon.idempotency import idempotency_middleware
@@ -92,6 +95,16 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _where(exc: BaseException) -> list[str]:
+    """Where an error was raised, frame by frame, without its message: messages can quote personal data
+    (a pydantic error quotes the rejected input)."""
+    import traceback
+
+    return [
+        f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)[-8:]
+    ]
 
 
 def current_caller(app: APIGatewayHttpResolver | Router) -> Caller:
@@ -142,6 +155,11 @@ def precheck(event: dict[str, Any], routes: Mapping[str, RouteAccess] | None = N
             access = (rule.load or client_access)(caller_from_event(event), client_id)
             if rule.allow is not None and not rule.allow(access):
                 raise Forbidden(rule.message)
+            method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")
+            if method not in ("GET", "HEAD") and access.awaiting_import:
+                raise Conflict(
+                    "This client is being imported into your studio; try again shortly.", code="import_in_progress"
+                )
         except AppError as exc:
             return _raw_error(exc)
     return None
@@ -162,14 +180,30 @@ def make_handler(
     """The Lambda entry point of an HTTP function; ``routes`` maps route keys (``"POST /clients/{client_id}/x"``)
     to their access rules."""
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    # Logs are JSON with the request id, the correlation id (API Gateway's request id) and the caller; the
+    # event itself is never logged (log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says): it holds the
+    # token and the body. One "request" line per invocation; metrics are published when it ends.
+    @metrics.published
+    @tracing.traced
+    @logger.inject_lambda_context(
+        correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
+    )
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         begin_request()
-        early = precheck(event, routes)
-        if early is not None:
-            return early
+        started = time.perf_counter()
+        pro_id = None
         with contextlib.suppress(AppError):
-            logger.append_keys(pro_id=caller_from_event(event).pro_id)
-        return app.resolve(event, context)
+            pro_id = caller_from_event(event).pro_id
+            logger.append_keys(pro_id=pro_id)
+        route = str(event.get("routeKey", ""))
+        client_id = (event.get("pathParameters") or {}).get("client_id")
+        tracing.annotate(route=route, pro_id=pro_id, client_id=client_id)
+        early = precheck(event, routes)
+        response = early if early is not None else app.resolve(event, context)
+        status = int(response.get("statusCode", 0))
+        tracing.annotate(status=status)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info("request", extra={"route": route, "client_id": client_id, "status": status, "ms": elapsed_ms})
+        return response
 
     return handler

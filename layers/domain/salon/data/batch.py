@@ -31,10 +31,16 @@ def batch_get(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TableIte
     return found
 
 
-def write_batch(puts: Iterable[TableItem] = (), deletes: Iterable[tuple[str, str]] = ()) -> int:
-    """Unconditional puts and deletes, 25 a call; returns the number of BatchWriteItem calls."""
+def write_batch(
+    puts: Iterable[TableItem] = (),
+    deletes: Iterable[tuple[str, str]] = (),
+    raw_puts: Iterable[dict[str, Any]] = (),
+) -> int:
+    """Unconditional puts and deletes, 25 a call; returns the number of BatchWriteItem calls.
+    ``raw_puts`` are low-level items written as they are (copies keep every attribute)."""
     size = get_settings().fanout_batch_size
     requests: list[dict[str, Any]] = [{"PutRequest": {"Item": item.serialize()}} for item in puts]
+    requests += [{"PutRequest": {"Item": raw}} for raw in raw_puts]
     requests += [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes]
     calls = 0
     client = table_connection().client

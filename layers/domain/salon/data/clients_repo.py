@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import TransactWriteError
@@ -13,7 +13,16 @@ from pynamodb.transactions import TransactWrite
 from salon.data import keys
 from salon.data.batch import batch_get
 from salon.data.connection import table_connection
-from salon.data.models import CheckIn, ClientAlias, ClientProfile, ClientView, ProProfile, TableItem, UniqueContact
+from salon.data.models import (
+    CheckIn,
+    ClientAlias,
+    ClientFlags,
+    ClientProfile,
+    ClientView,
+    ProProfile,
+    TableItem,
+    UniqueContact,
+)
 
 
 class DuplicateContact(Exception):
@@ -41,7 +50,9 @@ class ClientsRepository(Protocol):
 
     def create_client(self, profile: ClientProfile, uniques: list[UniqueContact], views: list[ClientView]) -> None: ...
 
-    def list_views(self, pro_id: str, limit: int, after_client_id: str | None) -> tuple[list[ClientView], bool]: ...
+    def list_views(
+        self, pro_id: str, limit: int, after_client_id: str | None, name_prefix: str | None = None
+    ) -> ViewPage: ...
 
 
 class DynamoClientsRepository:
@@ -104,33 +115,49 @@ class DynamoClientsRepository:
                         raise DuplicateContact(existing, field) from None
             raise
 
-    def list_views(self, pro_id: str, limit: int, after_client_id: str | None) -> tuple[list[ClientView], bool]:
-        """One Query of the pro's partition: up to ``limit`` views, and whether more follow.
+    def list_views(
+        self, pro_id: str, limit: int, after_client_id: str | None, name_prefix: str | None = None
+    ) -> ViewPage:
+        """One Query of the pro's partition: up to ``limit`` views with their flags, and whether more follow.
 
         Flags siblings (``CLIENT#<cid>#FLAGS``) sort right after their view, so a
-        page asks for twice the views plus one and stops at ``limit`` views.
+        page asks for twice the views plus one and stops at ``limit`` views. A
+        name prefix filters views (flags always pass the filter and are dropped
+        when their view did not).
         """
         start = None
         if after_client_id is not None:
             start = {"pk": {"S": keys.pro_pk(pro_id)}, "sk": {"S": keys.flags_sk(after_client_id)}}
+        condition = None
+        if name_prefix:
+            condition = ClientView.name_folded.startswith(name_prefix) | ClientFlags.blocked.exists()
         results = TableItem.query(
             keys.pro_pk(pro_id),
             TableItem.sk.startswith("CLIENT#"),
+            filter_condition=condition,
             limit=2 * limit + 1,
             page_size=2 * limit + 1,
             last_evaluated_key=start,
         )
-        views: list[ClientView] = []
-        more = False
+        page = ViewPage()
         for item in results:
             if isinstance(item, ClientView):
-                if len(views) == limit:
-                    more = True
+                if len(page.views) == limit:
+                    page.more = True
                     break
-                views.append(item)
+                page.views.append(item)
+            elif isinstance(item, ClientFlags) and page.views and page.views[-1].client_id == item.client_id:
+                page.flags[item.client_id] = item
         else:
-            more = results.last_evaluated_key is not None
-        return views, more
+            page.more = results.last_evaluated_key is not None
+        return page
+
+
+@dataclass
+class ViewPage:
+    views: list[ClientView] = field(default_factory=list)
+    flags: dict[str, ClientFlags] = field(default_factory=dict)
+    more: bool = False
 
 
 def _client_keys(client_id: str) -> list[tuple[str, str]]:
@@ -141,3 +168,114 @@ def _client_keys(client_id: str) -> list[tuple[str, str]]:
 
 
 repository = DynamoClientsRepository()
+
+
+class StaleVersion(Exception):
+    pass
+
+
+class ClientWrites:
+    """Writes on an existing client: profile edits with their uniqueness items, assignment, flags, deletion."""
+
+    def update_profile(
+        self,
+        profile: ClientProfile,
+        fields: list[str],
+        expected_version: int,
+        old_uniques: list[str],
+        new_uniques: list[UniqueContact],
+        view: ClientView | None,
+    ) -> None:
+        """Only the edited fields are written (an assignment made meanwhile is kept), conditional on the
+        version the caller read; uniqueness items are swapped in the same transaction, so a taken phone or
+        email cancels everything."""
+        from salon.data.tx import TransactionCancelled, Tx, n
+
+        serialized = profile.serialize()
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":expected": n(expected_version)}
+        sets, removes = [], []
+        for i, name in enumerate([*fields, "version", "updated_at"]):
+            names[f"#f{i}"] = name
+            if name in serialized:
+                values[f":v{i}"] = serialized[name]
+                sets.append(f"#f{i} = :v{i}")
+            else:
+                removes.append(f"#f{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        tx = Tx()
+        index = tx.update(
+            profile.pk,
+            profile.sk,
+            expression,
+            values=values,
+            names=names,
+            condition="version = :expected AND attribute_not_exists(deleted_at)",
+        )
+        unique_index: dict[int, UniqueContact] = {}
+        for pk in old_uniques:
+            tx.delete(pk, keys.UNIQUE)
+        for unique in new_uniques:
+            unique_index[tx.put(unique, condition="attribute_not_exists(pk)", return_old=True)] = unique
+        if view is not None:
+            tx.put(view)
+        try:
+            tx.run()
+        except TransactionCancelled as exc:
+            if exc.failed(index):
+                raise StaleVersion() from None
+            for i, unique in unique_index.items():
+                if exc.failed(i):
+                    existing = (exc.old_item(i) or {}).get("client_id", {}).get("S", "")
+                    raise DuplicateContact(existing, "phone" if "#PHONE#" in unique.pk else "email") from None
+            raise
+
+    def add_assignee(self, client_id: str, owner: str, pro_id: str) -> None:
+        from salon.data.tx import s, update_item
+
+        update_item(
+            keys.client_pk(client_id),
+            keys.PROFILE,
+            "ADD assignees :pro",
+            values={":pro": {"SS": [pro_id]}, ":owner": s(owner)},
+            condition="#owner = :owner AND attribute_not_exists(deleted_at)",
+            names={"#owner": "owner"},
+        )
+
+    def remove_assignee(self, client_id: str, owner: str, pro_id: str) -> None:
+        from salon.data.tx import s, update_item
+
+        update_item(
+            keys.client_pk(client_id),
+            keys.PROFILE,
+            "DELETE assignees :pro",
+            values={":pro": {"SS": [pro_id]}, ":owner": s(owner)},
+            condition="#owner = :owner",
+            names={"#owner": "owner"},
+        )
+
+    def mark_deleted(self, client_id: str, owner: str, version: int, now_iso: str) -> None:
+        """Take the client out of every view at once (the fan-out sees no assignees); the stream turns the
+        mark into a cascade job that removes its items, files and uniqueness items."""
+        from salon.data.tx import n, s, update_item
+
+        update_item(
+            keys.client_pk(client_id),
+            keys.PROFILE,
+            "SET deleted_at = :now, version = :next, updated_at = :now REMOVE assignees",
+            values={":now": s(now_iso), ":next": n(version + 1), ":v": n(version), ":owner": s(owner)},
+            condition="version = :v AND #owner = :owner AND attribute_not_exists(deleted_at)",
+            names={"#owner": "owner"},
+        )
+
+    def set_flags(self, flags: ClientFlags) -> None:
+        flags.save()
+
+    def feed(self, pro_id: str, after_sk: str, limit: int) -> tuple[list[TableItem], bool]:
+        condition = TableItem.gsi2sk > after_sk if after_sk else None
+        results = TableItem.feed_index.query(keys.feed_pk(pro_id), condition, limit=limit, page_size=limit)
+        items = list(results)
+        return items, results.last_evaluated_key is not None
+
+
+writes = ClientWrites()

@@ -133,3 +133,38 @@ def formula_sk(formula_id: str, version: int) -> str:
 def formula_prefix(formula_id: str) -> str:
     """Every version of one formula (a ``begins_with`` prefix)."""
     return f"{FORMULA_PREFIX}{formula_id}#"
+
+
+# -- studios and membership
+def member_sk(pro_id: str) -> str:
+    return f"MEMBER#{pro_id}"
+
+
+def invite_pk(code: str) -> str:
+    return f"INVITE#{code}"
+
+
+INVITE = "INVITE"
+
+
+def conflict_sk(pro_id: str, client_id: str) -> str:
+    """An import conflict: one item each, so a member item stays far below 400 KB."""
+    return f"CONFLICT#{pro_id}#{client_id}"
+
+
+def merge_sk(old_client_id: str) -> str:
+    """In the survivor's collection: what a merged-away client brought, conflicting values included."""
+    return f"MERGE#{old_client_id}"
+
+
+def join_failures_sk(window: int) -> str:
+    """Failed invite redemptions of one pro in one time window (throttling)."""
+    return f"JOINFAIL#{window}"
+
+
+QUOTA = "QUOTA"
+
+
+def upload_sk(upload_id: str) -> str:
+    """A file of a client (pending or confirmed), in the client's item collection."""
+    return f"{UPLOAD_PREFIX}{upload_id}"

@@ -101,6 +101,7 @@ class ClientProfile(TableItem, ContactFields, discriminator="client"):
     brought_by = UnicodeAttribute(null=True)
     assignees = UnicodeSetAttribute(default=set)
     history_pros = UnicodeSetAttribute(default=set)
+    deleted_at = UnicodeAttribute(null=True)  # set when deleted; the cascade job removes the rest
 
 
 class ClientView(TableItem, ContactFields, discriminator="view"):
@@ -130,6 +131,8 @@ class Studio(TableItem, discriminator="studio"):
     plan = UnicodeAttribute(default="basic")
     owner_id = UnicodeAttribute()
     member_roles = MapAttribute[str, str](default=dict)
+    admin_count = NumberAttribute(default=1)
+    created_at = UnicodeAttribute(null=True)
 
 
 class ClientAlias(TableItem, discriminator="alias"):
@@ -277,6 +280,105 @@ class FormulaVersion(TableItem, discriminator="formula"):
     updated_at = UnicodeAttribute()  # when this version was written
 
 
+class UploadQuota(TableItem, discriminator="quota"):
+    """``CLIENT#<cid>`` / ``QUOTA``: files the client holds (confirmed and pending reservations).
+
+    Changed only by single ``ADD used`` updates (a conditional one reserves a slot), never read-then-write.
+    A merge on join may add moved files, taking ``used`` above the limit.
+    """
+
+    used = NumberAttribute(default=0)
+
+
+class Upload(TableItem, discriminator="upload"):
+    """``CLIENT#<cid>`` / ``UPLOAD#<uid>``: a file of the client, ``pending`` until its S3 event confirms it.
+
+    A pending reservation holds a slot until ``lapses_at`` (epoch seconds: the presigned POST's expiry
+    plus a grace period). Not the table's TTL attribute on purpose: a TTL deletion would leak the slot.
+    The Client Log's profile photo is the confirmed upload with ``profile`` set and the latest
+    ``confirmed_at`` (``salon.services.uploads.profile_photo_of``).
+    """
+
+    upload_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | confirmed
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    filename = UnicodeAttribute(null=True)
+    profile = BooleanAttribute(default=False)
+    object_key = UnicodeAttribute()  # kept on the item: a merge moves the item, not the object
+    thumbnail_key = UnicodeAttribute(null=True)
+    version_id = UnicodeAttribute(null=True)  # the S3 version that was confirmed
+    uploaded_by = UnicodeAttribute()
+    system = BooleanAttribute(default=False)  # registered by the system (copies), not by an app
+    created_at = UnicodeAttribute()
+    confirmed_at = UnicodeAttribute(null=True)
+    lapses_at = NumberAttribute(null=True)
+
+
 def item_from_raw(raw: dict[str, Any]) -> TableItem:
     """A typed item from a low-level DynamoDB image (stream records, cancellation reasons)."""
     return TableItem.from_raw_data(raw)
+
+
+class Member(TableItem, discriminator="member"):
+    """``STUDIO#<sid>`` / ``MEMBER#<pro>``: role, status and the import (and later departure) progress."""
+
+    studio_id = UnicodeAttribute()
+    pro_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")  # active | leaving | left
+    joined_at = UnicodeAttribute()
+    import_status = UnicodeAttribute(default="pending")  # pending | running | done
+    import_cursor = UnicodeAttribute(null=True)
+    imported = NumberAttribute(default=0)
+    merged = NumberAttribute(default=0)
+    conflicts = NumberAttribute(default=0)
+
+
+class Invite(TableItem, discriminator="invite"):
+    """``INVITE#<code>`` / ``INVITE``: single use; the expiry is checked in the redeeming write's condition."""
+
+    studio_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    expires_at_epoch = NumberAttribute()
+    used_by = UnicodeAttribute(null=True)
+    studio_country = UnicodeAttribute()
+    studio_time_zone = UnicodeAttribute()
+    studio_plan = UnicodeAttribute(default="basic")
+
+
+class ImportConflict(TableItem, discriminator="conflict"):
+    """``STUDIO#<sid>`` / ``CONFLICT#<pro>#<cid>``: phone matched one studio client and email another."""
+
+    pro_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    linked_client_id = UnicodeAttribute()
+    other_client_id = UnicodeAttribute()
+    reason = UnicodeAttribute()
+
+
+class MergeRecord(TableItem, discriminator="merge"):
+    """``CLIENT#<survivor>`` / ``MERGE#<old cid>``: who merged what in, and the values the studio's record won over."""
+
+    client_id = UnicodeAttribute()
+    merged_client_id = UnicodeAttribute()
+    pro_id = UnicodeAttribute()
+    merged_at = UnicodeAttribute()
+    brought = MapAttribute[str, str](default=dict)  # the pro's values of every field, as JSON strings
+    conflicting = MapAttribute[str, str](default=dict)  # fields where the studio value won, the pro's value
+
+
+class ClientFlags(TableItem, discriminator="flags"):
+    """``PRO#<pro>`` / ``CLIENT#<cid>#FLAGS``: the pro's personal marks; the fan-out never writes it."""
+
+    client_id = UnicodeAttribute()
+    blocked = BooleanAttribute(default=False)
+    changed_at = NumberAttribute(default=0)
+
+
+class JoinFailures(TableItem, discriminator="joinfail"):
+    """``PRO#<pro>`` / ``JOINFAIL#<window>``: failed invite redemptions in one window, for throttling."""
+
+    failures = NumberAttribute(default=0)

@@ -42,6 +42,7 @@ class Client(ApiModel):
     book: Literal["personal", "studio"]
     studio_id: str | None = None
     masked: bool = Field(False, description="True when phone and email were hidden for the caller's role.")
+    blocked: bool = Field(False, description="The caller blocked this client (no new bookings between them).")
     version: int = Field(description="Send it back in If-Match to edit the client.")
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -50,3 +51,37 @@ class Client(ApiModel):
 class ClientPage(ApiModel):
     items: list[Client]
     next_cursor: str | None = None
+
+
+class ClientUpdate(ApiModel):
+    """A partial update: only the fields sent change; ``null`` clears an optional field."""
+
+    name: ShortText | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    birthday: dt.date | None = None
+    tags: list[Tag] | None = Field(None, max_length=20)
+    allergies: list[Allergy] | None = Field(None, max_length=20)
+    marketing_consent: bool | None = None
+
+
+class Block(ApiModel):
+    client_id: str
+    blocked: bool
+
+
+class Change(ApiModel):
+    """One entry of the change feed. Apply in order; an upsert older than what the app holds is skipped."""
+
+    op: Literal["upsert", "delete", "flags"]
+    client_id: str
+    version: int | None = None
+    client: Client | None = None
+    blocked: bool | None = None
+    changed_at: dt.datetime
+
+
+class ChangePage(ApiModel):
+    items: list[Change]
+    cursor: str = Field(description="Pass it back as `since` for the next changes.")
+    has_more: bool

@@ -90,6 +90,11 @@ class ClientAccess:
     requested_id: str = ""
 
     @property
+    def awaiting_import(self) -> bool:
+        """A personal client of a pro who joined a studio, not yet moved by the import."""
+        return self.book.is_studio and self.client.owner == keys.pro_pk(self.caller.pro_id)
+
+    @property
     def client_id(self) -> str:
         return str(self.client.client_id)
 
@@ -162,7 +167,11 @@ class ClientAccess:
 
 
 def visible(caller: Caller, book: Book, client: ClientProfile | None, *, checked_in_today: bool = False) -> bool:
-    if client is None or client.owner != book.owner:
+    if client is None or getattr(client, "deleted_at", None):
+        return False
+    if client.owner == keys.pro_pk(caller.pro_id):
+        return True  # the pro's own personal client (a member's, until the import moves it)
+    if client.owner != book.owner:
         return False
     if not book.is_studio or book.role == ADMIN:
         return True

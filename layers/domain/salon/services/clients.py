@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 
-from salon import clock
+from salon import clock, metrics
 from salon.data import keys
-from salon.data.clients_repo import ClientsRepository, DuplicateContact, repository
-from salon.data.models import ClientProfile, ClientView, UniqueContact
-from salon.errors import Conflict, field_error
+from salon.data.clients_repo import ClientsRepository, DuplicateContact, StaleVersion, repository, writes
+from salon.data.models import ClientFlags, ClientProfile, ClientTombstone, ClientView, UniqueContact
+from salon.data.tx import ConditionFailed
+from salon.errors import Conflict, Gone, PreconditionFailed, PreconditionRequired, field_error
 from salon.identity import Caller
 from salon.ids import is_ulid, new_id
-from salon.schemas.clients import Client, ClientCreate, ClientPage
+from salon.schemas.clients import Block, Change, ChangePage, Client, ClientCreate, ClientPage, ClientUpdate
 from salon.schemas.common import decode_cursor, encode_cursor
 from salon.schemas.me import Me
 from salon.services.access import Book, book_of, client_access
@@ -27,7 +30,7 @@ def who_am_i(caller: Caller, repo: ClientsRepository = repository) -> Me:
         pro_id=caller.pro_id,
         studio_id=book.studio_id,
         role=book.role,
-        plan=(pro.plan if pro else "basic"),
+        plan=book.plan,
     )
 
 
@@ -70,7 +73,12 @@ def create_client(caller: Caller, data: ClientCreate, repo: ClientsRepository = 
     view = build_view(profile, caller.pro_id, masked=book.masked, changed_at_us=clock.now_us())
     try:
         repo.create_client(profile, uniques, [view])
+        metrics.count(metrics.CLIENTS_CREATED)
     except DuplicateContact as dup:
+        if book.is_studio:
+            # The studio already knows this person: the caller is assigned, so the id works for them.
+            with contextlib.suppress(ConditionFailed):
+                writes.add_assignee(dup.existing_client_id, book.owner, caller.pro_id)
         raise Conflict(
             f"A client with this {dup.field} is already in the book.",
             code="duplicate_client",
@@ -84,11 +92,18 @@ def get_client(caller: Caller, client_id: str, repo: ClientsRepository = reposit
     return to_client(access.client, access.book)
 
 
-def list_my_clients(caller: Caller, limit: int, cursor: str | None, repo: ClientsRepository = repository) -> ClientPage:
+def list_my_clients(
+    caller: Caller, limit: int, cursor: str | None, q: str | None = None, repo: ClientsRepository = repository
+) -> ClientPage:
     after = _cursor_client_id(cursor) if cursor else None
-    views, more = repo.list_views(caller.pro_id, limit, after)
-    next_cursor = encode_cursor({"after": views[-1].client_id}) if more and views else None
-    return ClientPage(items=[view_to_client(v) for v in views], next_cursor=next_cursor)
+    page = repo.list_views(caller.pro_id, limit, after, fold_name(q) if q else None)
+    next_cursor = encode_cursor({"after": page.views[-1].client_id}) if page.more and page.views else None
+    items = [view_to_client(v, blocked=_blocked(page.flags.get(v.client_id))) for v in page.views]
+    return ClientPage(items=items, next_cursor=next_cursor)
+
+
+def _blocked(flags: ClientFlags | None) -> bool:
+    return bool(flags is not None and flags.blocked)
 
 
 def _cursor_client_id(cursor: str) -> str:
@@ -129,7 +144,7 @@ def to_client(profile: ClientProfile, book: Book) -> Client:
     )
 
 
-def view_to_client(view: ClientView) -> Client:
+def view_to_client(view: ClientView, *, blocked: bool = False) -> Client:
     return Client(
         client_id=view.client_id,
         name=view.name,
@@ -140,8 +155,162 @@ def view_to_client(view: ClientView) -> Client:
         allergies=list(view.allergies or []),
         marketing_consent=bool(view.marketing_consent),
         masked=bool(view.masked),
+        blocked=blocked,
         version=int(view.version),
         created_at=dt.datetime.fromisoformat(view.created_at),
         updated_at=dt.datetime.fromisoformat(view.updated_at),
         **_book_fields(view.owner),
     )
+
+
+_EDITABLE = ("name", "phone", "email", "birthday", "tags", "allergies", "marketing_consent")
+
+
+def parse_if_match(header: str | None) -> int:
+    """The version in ``If-Match`` (``"3"``, ``W/"3"`` or ``3``): 428 when missing, 412 when not a version."""
+    if not header:
+        raise PreconditionRequired()
+    text = header.strip()
+    text = text.removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise PreconditionFailed("If-Match must carry the version from the client's ETag.")
+    return int(text)
+
+
+def update_client(
+    caller: Caller, client_id: str, data: ClientUpdate, if_match: str | None, repo: ClientsRepository = repository
+) -> Client:
+    """Edit the profile: admins, or providers assigned to the client; the version must be the one read."""
+    access = client_access(caller, client_id, repo)
+    access.require(access.can_edit, "Only admins and the client's providers edit the profile.")
+    expected = parse_if_match(if_match)
+    profile = access.client
+    if int(profile.version) != expected:
+        raise PreconditionFailed(details={"current_version": int(profile.version)})
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise field_error("body", "name", "A client keeps a name.")
+    book = access.book
+    old_uniques, new_uniques = [], []
+    for field in ("phone", "email"):
+        if field not in changes:
+            continue
+        raw = changes[field]
+        value = (normalise_phone(raw, book.country) if field == "phone" else normalise_email(raw)) if raw else None
+        changes[field] = value
+        current = getattr(profile, field)
+        if value == current:
+            continue
+        builder = keys.unique_phone_pk if field == "phone" else keys.unique_email_pk
+        if current:
+            old_uniques.append(builder(profile.owner, current))
+        if value:
+            new_uniques.append(_unique(builder(profile.owner, value), profile.client_id))
+    remaining_phone = changes.get("phone", profile.phone)
+    remaining_email = changes.get("email", profile.email)
+    if not remaining_phone and not remaining_email:
+        raise field_error("body", "phone", "A client needs a phone or an email.")
+    fields = list(changes)
+    for field, value in changes.items():
+        setattr(profile, field, value.isoformat() if isinstance(value, dt.date) else value)
+    if "name" in changes:
+        profile.name_folded = fold_name(profile.name)
+        profile.gsi1sk = keys.book_name_sk(profile.name_folded, profile.client_id)
+        fields += ["name_folded", "gsi1sk"]
+    profile.version = expected + 1
+    profile.updated_at = clock.now_iso()
+    view = None
+    if access.assigned:
+        view = build_view(profile, caller.pro_id, masked=book.masked, changed_at_us=clock.now_us())
+    try:
+        writes.update_profile(profile, fields, expected, old_uniques, new_uniques, view)
+    except StaleVersion:
+        raise PreconditionFailed() from None
+    except DuplicateContact as dup:
+        raise Conflict(
+            f"A client with this {dup.field} is already in the book.",
+            code="duplicate_client",
+            details={"existing_client_id": dup.existing_client_id, "field": dup.field},
+        ) from None
+    return to_client(profile, book)
+
+
+def remove_client(caller: Caller, client_id: str, repo: ClientsRepository = repository) -> None:
+    """A solo pro deletes their client (cascading); a studio member only removes it from their own account."""
+    access = client_access(caller, client_id, repo)
+    profile = access.client
+    if access.book.is_studio and profile.owner == access.book.owner:
+        if access.assigned:
+            with contextlib.suppress(ConditionFailed):
+                writes.remove_assignee(profile.client_id, profile.owner, caller.pro_id)
+        return
+    try:
+        writes.mark_deleted(profile.client_id, profile.owner, int(profile.version), clock.now_iso())
+    except ConditionFailed:
+        raise Conflict("The client changed meanwhile; try again.", code="client_changed") from None
+
+
+def set_blocked(caller: Caller, client_id: str, blocked: bool, repo: ClientsRepository = repository) -> Block:
+    """Block or unblock a client for the caller alone; the rest of the studio is unaffected."""
+    access = client_access(caller, client_id, repo)
+    access.require(access.can_edit or access.assigned, "Your role may not block clients.")
+    now = clock.now_us()
+    flags = ClientFlags(keys.pro_pk(caller.pro_id), keys.flags_sk(access.client_id))
+    flags.client_id = access.client_id
+    flags.blocked = blocked
+    flags.changed_at = now
+    flags.gsi2pk = keys.feed_pk(caller.pro_id)
+    flags.gsi2sk = keys.feed_sk(now, access.client_id)
+    writes.set_flags(flags)
+    return Block(client_id=access.client_id, blocked=blocked)
+
+
+def changes_since(caller: Caller, since: str | None, limit: int) -> ChangePage:
+    """The caller's change feed: upserts, deletions and flag changes after the cursor.
+
+    A cursor that ended a read re-reads a safety window behind it, so a write
+    that committed after a later one is not missed; the app applies upserts by
+    version, so seeing one twice changes nothing. A cursor older than the
+    retention of tombstones answers 410: the app resyncs with GET /me/clients.
+    """
+    settings = get_settings()
+    now = clock.now_us()
+    after_sk = ""
+    if since:
+        position = decode_cursor(since, field="since")
+        after_sk = position.get("after", "")
+        if not _FEED_SK.match(after_sk):
+            raise field_error("query", "since", "Not a cursor this API gave out.")
+        at_us = int(after_sk.split("#", 1)[0])
+        if at_us < now - settings.feed_retention_days * 86_400_000_000:
+            raise Gone(
+                "This cursor is older than the change feed keeps; read /me/clients again.", code="resync_required"
+            )
+        if position.get("w") == "1":
+            after_sk = keys.feed_sk(max(0, at_us - settings.feed_safety_window_seconds * 1_000_000), "")
+    items, more = writes.feed(caller.pro_id, after_sk, limit)
+    out: list[Change] = []
+    for item in items:
+        changed = dt.datetime.fromtimestamp(int(item.gsi2sk.split("#", 1)[0]) / 1e6, tz=dt.UTC)
+        if isinstance(item, ClientView):
+            out.append(
+                Change(
+                    op="upsert",
+                    client_id=item.client_id,
+                    version=int(item.version),
+                    client=view_to_client(item),
+                    changed_at=changed,
+                )
+            )
+        elif isinstance(item, ClientTombstone):
+            out.append(Change(op="delete", client_id=item.client_id, version=int(item.version), changed_at=changed))
+        elif isinstance(item, ClientFlags):
+            out.append(Change(op="flags", client_id=item.client_id, blocked=bool(item.blocked), changed_at=changed))
+    last = items[-1].gsi2sk if items else (after_sk or keys.feed_sk(0, ""))
+    if not items and since:
+        last = decode_cursor(since, field="since").get("after", last)
+    cursor = encode_cursor({"after": str(last), "w": "0" if more else "1"})
+    return ChangePage(items=out, cursor=cursor, has_more=more)
+
+
+_FEED_SK = re.compile(r"^[0-9]{17}#[0-9A-Z]{0,26}$")

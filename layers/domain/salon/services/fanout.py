@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from salon import clock
+from salon import clock, metrics
 from salon.data import keys
 from salon.data.batch import batch_get, write_batch
 from salon.data.models import ClientProfile, ClientTombstone, ClientView, Studio, TableItem
@@ -53,7 +53,7 @@ class DynamoFanoutRepository:
             studio = TableItem.get(owner, keys.STUDIO)
         except TableItem.DoesNotExist:
             return {}
-        return dict(studio.member_roles or {}) if isinstance(studio, Studio) else {}
+        return dict(studio.member_roles.as_dict()) if isinstance(studio, Studio) and studio.member_roles else {}
 
     def views(self, pro_ids: list[str], client_id: str) -> dict[str, ClientView]:
         found = batch_get([(keys.pro_pk(p), keys.view_sk(client_id)) for p in pro_ids])
@@ -106,4 +106,6 @@ def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
         if view is not None:
             deletes.append((keys.pro_pk(pro_id), keys.view_sk(change.client_id)))
         puts.append(tombstone(pro_id, change.client_id, change.version, now))
-    return repo.write(puts, deletes)
+    calls = repo.write(puts, deletes)
+    metrics.count(metrics.FANOUT_WRITES, len(puts) + len(deletes))
+    return calls

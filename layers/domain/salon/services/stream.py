@@ -68,12 +68,61 @@ def _profile(image: dict[str, Any] | None) -> ClientProfile | None:
     return item
 
 
+def _member_keys(record: dict[str, Any]) -> tuple[str, str] | None:
+    keys = record.get("dynamodb", {}).get("Keys", {})
+    pk, sk = str(keys.get("pk", {}).get("S", "")), str(keys.get("sk", {}).get("S", ""))
+    if pk.startswith("STUDIO#") and sk.startswith("MEMBER#"):
+        return pk.split("#", 1)[1], sk.split("#", 1)[1]
+    return None
+
+
+def member_jobs(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The long work a change of a member item starts: an import on joining, a re-fan on a role change."""
+    ids = _member_keys(record)
+    if ids is None:
+        return []
+    studio_id, pro_id = ids
+    data = record.get("dynamodb", {})
+    new, old = data.get("NewImage") or {}, data.get("OldImage") or {}
+
+    def attr(image: dict[str, Any], name: str) -> str | None:
+        value = image.get(name, {}).get("S")
+        return str(value) if value is not None else None
+
+    jobs: list[dict[str, Any]] = []
+    if (
+        new
+        and attr(new, "status") == "active"
+        and attr(new, "import_status") == "pending"
+        and (not old or attr(old, "status") != "active" or attr(old, "import_status") != "pending")
+    ):
+        jobs.append({"kind": "import", "studio_id": studio_id, "pro_id": pro_id})
+    if new and old and attr(new, "role") != attr(old, "role"):
+        jobs.append({"kind": "refan_member", "studio_id": studio_id, "pro_id": pro_id})
+    return jobs
+
+
+def profile_jobs(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A client marked deleted starts its cascade."""
+    client_id = _profile_keys(record)
+    data = record.get("dynamodb", {})
+    new, old = data.get("NewImage") or {}, data.get("OldImage") or {}
+    if client_id and "deleted_at" in new and "deleted_at" not in old:
+        return [{"kind": "delete_client", "client_id": client_id}]
+    return []
+
+
 def handle_record(
     record: dict[str, Any],
     batch: dict[str, ClientInBatch],
     repo: FanoutRepository = fanout_repository,
     park: Any = None,
+    enqueue: Any = None,
 ) -> None:
+    if enqueue is None:
+        from salon.services.jobs import enqueue_message as enqueue
+    for job in member_jobs(record) + profile_jobs(record):
+        enqueue(job)
     client_id = _profile_keys(record)
     if client_id is None:
         return
@@ -99,6 +148,9 @@ def park_record(record: dict[str, Any], reason: str) -> None:
 
     url = get_settings().stream_failure_queue_url
     logger.error("parking stream record", extra={"reason": reason, "keys": record.get("dynamodb", {}).get("Keys")})
+    from salon import metrics
+
+    metrics.count(metrics.STREAM_RECORDS_PARKED)
     if url:
         boto3.client("sqs").send_message(
             QueueUrl=url, MessageBody=json.dumps({"reason": reason, "record": record}, default=str)

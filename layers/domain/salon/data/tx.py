@@ -1,0 +1,199 @@
+"""Low-level transactions for writes pynamodb's TransactWrite cannot express
+(updates that create an item, ``if_not_exists``, map paths), with the reasons
+of a cancellation handed back per item."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from salon.data.connection import table_connection
+from salon.data.models import TableItem
+
+
+class TransactionCancelled(Exception):
+    """Some condition failed; ``reasons[i]`` is the code of item ``i`` (``None`` where it passed)."""
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__([r.get("Code") for r in reasons])
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index].get("Code") == "ConditionalCheckFailed"
+
+    def old_item(self, index: int) -> dict[str, Any] | None:
+        return self.reasons[index].get("Item") if index < len(self.reasons) else None
+
+    @property
+    def conflict(self) -> bool:
+        """Cancelled by a concurrent transaction rather than a condition: worth retrying."""
+        return any(r.get("Code") == "TransactionConflict" for r in self.reasons)
+
+
+_KEYWORDS = {
+    "SET", "ADD", "REMOVE", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN", "if_not_exists", "attribute_exists",
+    "attribute_not_exists", "attribute_type", "begins_with", "contains", "size", "list_append",
+}
+_WORD = re.compile(r"(?<![:#\w.])([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def alias(expression: str, names: dict[str, str]) -> str:
+    """Every attribute name in an expression behind a ``#`` placeholder, so DynamoDB's long list of
+    reserved words (name, owner, status, plan, role...) never gets in the way."""
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group(1)
+        if word in _KEYWORDS:
+            return word
+        placeholder = f"#a_{word}"
+        names[placeholder] = word
+        return placeholder
+
+    return _WORD.sub(replace, expression)
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+@dataclass
+class Tx:
+    """Collects up to 100 actions and runs them in one TransactWriteItems call."""
+
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def table(self) -> str:
+        return str(TableItem.Meta.table_name)
+
+    def put(
+        self,
+        item: TableItem,
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+        return_old: bool = False,
+    ) -> int:
+        action: dict[str, Any] = {"TableName": self.table, "Item": item.serialize()}
+        return self._add("Put", action, condition, values, names, return_old)
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+        condition: str | None = None,
+        return_old: bool = False,
+    ) -> int:
+        action: dict[str, Any] = {"TableName": self.table, "Key": key(pk, sk), "UpdateExpression": expression}
+        return self._add("Update", action, condition, values, names, return_old)
+
+    def delete(
+        self,
+        pk: str,
+        sk: str,
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> int:
+        action: dict[str, Any] = {"TableName": self.table, "Key": key(pk, sk)}
+        return self._add("Delete", action, condition, values, names, False)
+
+    def check(
+        self,
+        pk: str,
+        sk: str,
+        condition: str,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> int:
+        action: dict[str, Any] = {"TableName": self.table, "Key": key(pk, sk)}
+        return self._add("ConditionCheck", action, condition, values, names, False)
+
+    def _add(
+        self,
+        kind: str,
+        action: dict[str, Any],
+        condition: str | None,
+        values: dict[str, Any] | None,
+        names: dict[str, str] | None,
+        return_old: bool,
+    ) -> int:
+        names = dict(names or {})
+        if "UpdateExpression" in action:
+            action["UpdateExpression"] = alias(action["UpdateExpression"], names)
+        if condition:
+            action["ConditionExpression"] = alias(condition, names)
+        if values:
+            action["ExpressionAttributeValues"] = values
+        if names:
+            action["ExpressionAttributeNames"] = names
+        if return_old:
+            action["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        self.actions.append({kind: action})
+        return len(self.actions) - 1
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def run(self) -> None:
+        if not self.actions:
+            return
+        if len(self.actions) > 100:
+            raise ValueError("a transaction holds at most 100 actions")
+        try:
+            table_connection().client.transact_write_items(TransactItems=self.actions)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise TransactionCancelled(exc.response.get("CancellationReasons", [])) from None
+            raise
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+class ConditionFailed(Exception):
+    """A single conditional write found the item not as required."""
+
+
+def update_item(
+    pk: str,
+    sk: str,
+    expression: str,
+    values: dict[str, Any] | None = None,
+    names: dict[str, str] | None = None,
+    condition: str | None = None,
+    return_new: bool = False,
+) -> dict[str, Any]:
+    """One UpdateItem (a transaction of one would cost twice the write)."""
+    names = dict(names or {})
+    params: dict[str, Any] = {
+        "TableName": TableItem.Meta.table_name,
+        "Key": key(pk, sk),
+        "UpdateExpression": alias(expression, names),
+    }
+    if condition:
+        params["ConditionExpression"] = alias(condition, names)
+    if values:
+        params["ExpressionAttributeValues"] = values
+    if names:
+        params["ExpressionAttributeNames"] = names
+    if return_new:
+        params["ReturnValues"] = "ALL_NEW"
+    try:
+        resp = table_connection().client.update_item(**params)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise ConditionFailed() from None
+        raise
+    return dict(resp.get("Attributes") or {})

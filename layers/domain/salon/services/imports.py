@@ -1,0 +1,335 @@
+"""Joining a studio: the pro's personal clients move into the studio's book, or merge into the studio
+client who is the same person (matched by normalised phone first, then email).
+
+Runs in the jobs worker, one chunk per message, and enqueues the next chunk.
+Every step is idempotent: a move is conditional on the client still being
+personal, a merge on the merged-away profile still existing, and the
+counters are added in the same transactions, so a replayed or retried chunk
+never moves, merges or counts anything twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from salon import clock
+from salon.data import keys
+from salon.data.batch import batch_get, write_batch
+from salon.data.models import ClientProfile, ImportConflict, Member, MergeRecord, TableItem
+from salon.data.connection import table_connection
+from salon.data.tx import TransactionCancelled, Tx, n, s, update_item
+
+logger = Logger(child=True)
+
+CHUNK = 25
+MOVES_PER_TRANSACTION = 19  # 5 actions a client + the member's counter, under 100
+MERGES_PER_TRANSACTION = 8
+CONTACT_FIELDS = ("name", "phone", "email", "birthday", "tags", "allergies", "marketing_consent")
+
+
+@dataclass
+class Plan:
+    moves: list[ClientProfile] = field(default_factory=list)
+    merges: list[tuple[ClientProfile, str, str | None]] = field(default_factory=list)  # (client, target, conflict)
+
+
+def run_import_chunk(message: dict[str, Any]) -> None:
+    from salon.services.jobs import enqueue
+
+    studio_id, pro_id = message["studio_id"], message["pro_id"]
+    member = _member(studio_id, pro_id)
+    if member is None or member.status != "active" or member.import_status == "done":
+        return
+    if member.import_status == "pending":
+        update_item(
+            keys.studio_pk(studio_id),
+            keys.member_sk(pro_id),
+            "SET import_status = :running",
+            values={":running": s("running"), ":pending": s("pending")},
+            condition="import_status = :pending",
+        )
+    personal = [
+        p
+        for p in TableItem.book_index.query(
+            keys.book_pk(keys.pro_pk(pro_id)),
+            TableItem.gsi1sk.startswith("NAME#"),
+            limit=CHUNK,
+            page_size=CHUNK,
+        )
+        if isinstance(p, ClientProfile) and p.owner == keys.pro_pk(pro_id) and not getattr(p, "deleted_at", None)
+    ]
+    if not personal:
+        update_item(
+            keys.studio_pk(studio_id), keys.member_sk(pro_id), "SET import_status = :done", values={":done": s("done")}
+        )
+        logger.info("import done", extra={"studio_id": studio_id, "pro_id": pro_id})
+        return
+    plan = _plan(studio_id, personal)
+    owner = keys.book_owner_for_studio(studio_id)
+    for start in range(0, len(plan.moves), MOVES_PER_TRANSACTION):
+        _move(plan.moves[start : start + MOVES_PER_TRANSACTION], studio_id, pro_id, owner)
+    for target_group in _distinct_targets(plan.merges):
+        for client, target, conflict in target_group:
+            _move_children(client.client_id, target)
+        _merge(target_group, studio_id, pro_id, owner)
+    enqueue("import", studio_id=studio_id, pro_id=pro_id)
+
+
+def _member(studio_id: str, pro_id: str) -> Member | None:
+    try:
+        item = TableItem.get(keys.studio_pk(studio_id), keys.member_sk(pro_id), consistent_read=True)
+    except TableItem.DoesNotExist:
+        return None
+    return item if isinstance(item, Member) else None
+
+
+def _plan(studio_id: str, personal: list[ClientProfile]) -> Plan:
+    """Match each client by phone first, then email, against the studio's uniqueness items."""
+    owner = keys.book_owner_for_studio(studio_id)
+    wanted: list[tuple[str, str]] = []
+    for client in personal:
+        if client.phone:
+            wanted.append((keys.unique_phone_pk(owner, client.phone), keys.UNIQUE))
+        if client.email:
+            wanted.append((keys.unique_email_pk(owner, client.email), keys.UNIQUE))
+    found = batch_get(wanted) if wanted else {}
+    plan = Plan()
+    for client in personal:
+        by_phone = found.get((keys.unique_phone_pk(owner, client.phone), keys.UNIQUE)) if client.phone else None
+        by_email = found.get((keys.unique_email_pk(owner, client.email), keys.UNIQUE)) if client.email else None
+        phone_id = getattr(by_phone, "client_id", None)
+        email_id = getattr(by_email, "client_id", None)
+        if phone_id is None and email_id is None:
+            plan.moves.append(client)
+        elif phone_id is not None:
+            conflict = email_id if email_id is not None and email_id != phone_id else None
+            plan.merges.append((client, str(phone_id), conflict))
+        else:
+            plan.merges.append((client, str(email_id), None))
+    return plan
+
+
+def _move(clients: list[ClientProfile], studio_id: str, pro_id: str, owner: str) -> None:
+    """Personal clients become studio clients with the same id, brought by the pro and assigned to them."""
+    pending = list(clients)
+    while pending:
+        tx = Tx()
+        first_action: list[int] = []
+        now = clock.now_iso()
+        for client in pending:
+            first_action.append(len(tx))
+            tx.update(
+                client.pk,
+                client.sk,
+                "SET #owner = :owner, gsi1pk = :book, version = version + :one, updated_at = :now, brought_by = :pro "
+                "ADD assignees :pros",
+                values={
+                    ":owner": s(owner),
+                    ":book": s(keys.book_pk(owner)),
+                    ":one": n(1),
+                    ":now": s(now),
+                    ":pro": s(pro_id),
+                    ":pros": {"SS": [pro_id]},
+                    ":personal": s(keys.pro_pk(pro_id)),
+                },
+                names={"#owner": "owner"},
+                condition="#owner = :personal",
+            )
+            personal_owner = keys.pro_pk(pro_id)
+            for value, builder in ((client.phone, keys.unique_phone_pk), (client.email, keys.unique_email_pk)):
+                if value:
+                    unique = _unique(builder(owner, value), client.client_id)
+                    tx.put(unique, condition="attribute_not_exists(pk)")
+                    tx.delete(builder(personal_owner, value), keys.UNIQUE)
+        tx.update(keys.studio_pk(studio_id), keys.member_sk(pro_id), "ADD imported :k", values={":k": n(len(pending))})
+        try:
+            tx.run()
+            return
+        except TransactionCancelled as exc:
+            if exc.conflict:
+                raise  # a concurrent transaction: the message is retried
+            # Drop the clients whose conditions failed (already moved, or their phone or email was just
+            # taken in the studio: the next chunk sees them again and merges them) and retry the rest.
+            bounds = [*first_action, len(tx) - 1]
+            failed = {i for i in range(len(pending)) if any(exc.failed(a) for a in range(bounds[i], bounds[i + 1]))}
+            if not failed:
+                raise
+            pending = [c for i, c in enumerate(pending) if i not in failed]
+
+
+def _move_children(client_id: str, target_id: str) -> None:
+    """Copy each item of the merged-away client under the survivor with the same sort key, then delete it.
+    Idempotent puts first, deletes after, so an interrupted move only ever leaves copies, never losses."""
+    conn = table_connection()
+    raw_items: list[dict[str, Any]] = []
+    start = None
+    while True:
+        resp = conn.client.query(
+            TableName=TableItem.Meta.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.client_pk(client_id)}},
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        raw_items += resp.get("Items", [])
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            break
+    children = [
+        raw for raw in raw_items
+        if raw["sk"]["S"] not in (keys.PROFILE, keys.ALIAS) and not raw["sk"]["S"].startswith("CHECKIN#")
+    ]
+    if not children:
+        return
+    copies = []
+    for raw in children:
+        if raw["sk"]["S"] == "QUOTA":
+            continue  # the survivor's quota grows by the files moved, below
+        copy = {**raw, "pk": {"S": keys.client_pk(target_id)}, "merged_from": {"S": client_id}}
+        if "client_id" in copy:
+            copy["client_id"] = {"S": target_id}
+        copies.append(copy)
+    write_batch(raw_puts=copies)
+    uploads = sum(1 for c in copies if c["sk"]["S"].startswith("UPLOAD#"))
+    if uploads:
+        update_item(keys.client_pk(target_id), "QUOTA", "SET kind = if_not_exists(kind, :kind) ADD used :k",
+                    values={":kind": s("quota"), ":k": n(uploads)})
+    write_batch(deletes=[(raw["pk"]["S"], raw["sk"]["S"]) for raw in children])
+
+
+def _distinct_targets(
+    merges: list[tuple[ClientProfile, str, str | None]],
+) -> list[list[tuple[ClientProfile, str, str | None]]]:
+    """Groups of merges whose survivors differ (a transaction touches an item once)."""
+    groups: list[list[tuple[ClientProfile, str, str | None]]] = []
+    for merge in merges:
+        for group in groups:
+            if len(group) < MERGES_PER_TRANSACTION and all(g[1] != merge[1] for g in group):
+                group.append(merge)
+                break
+        else:
+            groups.append([merge])
+    return groups
+
+
+def _merge(group: list[tuple[ClientProfile, str, str | None]], studio_id: str, pro_id: str, owner: str) -> None:
+    targets = batch_get([(keys.client_pk(t), keys.PROFILE) for _, t, _ in group])
+    pending = list(group)
+    while pending:
+        tx = Tx()
+        bounds: list[int] = []
+        merged = conflicts = 0
+        now = clock.now_iso()
+        for client, target_id, conflict_id in pending:
+            bounds.append(len(tx))
+            target = targets.get((keys.client_pk(target_id), keys.PROFILE))
+            fill, conflicting = _fill(client, target if isinstance(target, ClientProfile) else None)
+            if conflict_id:
+                fill.pop("email", None)  # that email belongs to another studio client
+            sets = ["version = version + :one", "updated_at = :now"]
+            version = int(target.version) if isinstance(target, ClientProfile) else 0
+            values: dict[str, Any] = {
+                ":one": n(1), ":now": s(now), ":pros": {"SS": [pro_id]}, ":owner": s(owner), ":read": n(version),
+            }
+            names = {"#owner": "owner"}
+            for i, (name, value) in enumerate(fill.items()):
+                names[f"#f{i}"] = name
+                values[f":f{i}"] = value
+                sets.append(f"#f{i} = :f{i}")
+            tx.update(
+                keys.client_pk(target_id),
+                keys.PROFILE,
+                "SET " + ", ".join(sets) + " ADD assignees :pros",
+                values=values,
+                names=names,
+                condition="#owner = :owner AND version = :read AND attribute_not_exists(deleted_at)",
+            )
+            tx.delete(
+                client.pk,
+                client.sk,
+                condition="#owner = :personal",
+                values={":personal": s(keys.pro_pk(pro_id))},
+                names={"#owner": "owner"},
+            )
+            alias = TableItem.from_raw_data(
+                {
+                    "pk": {"S": client.pk},
+                    "sk": {"S": keys.ALIAS},
+                    "kind": {"S": "alias"},
+                    "client_id": {"S": target_id},
+                }
+            )
+            tx.put(alias)
+            record = MergeRecord(keys.client_pk(target_id), keys.merge_sk(client.client_id))
+            record.client_id = target_id
+            record.merged_client_id = client.client_id
+            record.pro_id = pro_id
+            record.merged_at = now
+            record.brought = {k: json.dumps(v) for k, v in _brought(client).items()}
+            record.conflicting = {k: json.dumps(v) for k, v in conflicting.items()}
+            tx.put(record)
+            for value, builder in ((client.phone, keys.unique_phone_pk), (client.email, keys.unique_email_pk)):
+                if value:
+                    tx.delete(builder(keys.pro_pk(pro_id), value), keys.UNIQUE)
+            for name, builder in (("phone", keys.unique_phone_pk), ("email", keys.unique_email_pk)):
+                if name in fill:
+                    tx.put(_unique(builder(owner, fill[name]["S"]), target_id), condition="attribute_not_exists(pk)")
+            merged += 1
+            if conflict_id:
+                conflicts += 1
+                item = ImportConflict(keys.studio_pk(studio_id), keys.conflict_sk(pro_id, client.client_id))
+                item.pro_id = pro_id
+                item.client_id = client.client_id
+                item.linked_client_id = target_id
+                item.other_client_id = conflict_id
+                item.reason = "phone matched one studio client and email another; linked by phone"
+                tx.put(item)
+        tx.update(
+            keys.studio_pk(studio_id),
+            keys.member_sk(pro_id),
+            "ADD merged :m, conflicts :c",
+            values={":m": n(merged), ":c": n(conflicts)},
+        )
+        try:
+            tx.run()
+            return
+        except TransactionCancelled as exc:
+            if exc.conflict:
+                raise
+            bounds.append(len(tx) - 1)
+            failed = {i for i in range(len(pending)) if any(exc.failed(a) for a in range(bounds[i], bounds[i + 1]))}
+            if not failed:
+                raise
+            pending = [m for i, m in enumerate(pending) if i not in failed]
+
+
+def _brought(client: ClientProfile) -> dict[str, Any]:
+    return {f: getattr(client, f) for f in CONTACT_FIELDS if getattr(client, f, None) not in (None, [], "")}
+
+
+def _fill(client: ClientProfile, target: ClientProfile | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fields the studio record lacks, filled from the pro's; and the pro's values where the studio's won."""
+    raw = client.serialize()
+    fill: dict[str, Any] = {}
+    conflicting: dict[str, Any] = {}
+    for name in CONTACT_FIELDS:
+        mine = getattr(client, name, None)
+        if mine in (None, [], ""):
+            continue
+        theirs = getattr(target, name, None) if target is not None else None
+        if theirs in (None, [], ""):
+            fill[name] = raw[name]
+        elif theirs != mine:
+            conflicting[name] = mine
+    if "name" in fill:
+        fill["name_folded"] = raw["name_folded"]
+    return fill, conflicting
+
+
+def _unique(pk: str, client_id: str) -> TableItem:
+    return TableItem.from_raw_data(
+        {"pk": {"S": pk}, "sk": {"S": keys.UNIQUE}, "kind": {"S": "unique"}, "client_id": {"S": client_id}}
+    )
