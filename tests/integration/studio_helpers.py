@@ -223,3 +223,64 @@ def set_pro_plan(stack: Stack, pro_id: str, plan: str) -> None:
         ExpressionAttributeNames={"#kind": "kind", "#plan": "plan"},
         ExpressionAttributeValues={":kind": _s("pro"), ":plan": _s(plan)},
     )
+
+
+# -- history and the Client Log (issue 6)
+def set_blocked(stack: Stack, pro_id: str, client_id: str, blocked: bool = True) -> None:
+    """The pro's personal flags on a client (``PRO#<pro>`` / ``CLIENT#<cid>#FLAGS``), as the block route writes them."""
+    stack.client("dynamodb").put_item(
+        TableName=TABLE,
+        Item={
+            "pk": _s(f"PRO#{pro_id}"),
+            "sk": _s(f"CLIENT#{client_id}#FLAGS"),
+            "kind": _s("flags"),
+            "client_id": _s(client_id),
+            "blocked": {"BOOL": blocked},
+            "changed_at": {"N": "0"},
+        },
+    )
+
+
+def put_confirmed_upload(
+    stack: Stack,
+    client_id: str,
+    *,
+    profile: bool = False,
+    uploaded_by: str = "someone",
+    confirmed_at: str | None = None,
+) -> str:
+    """A confirmed file (``CLIENT#<cid>`` / ``UPLOAD#<uid>``), as the S3 event leaves it; returns its id."""
+    upload_id = str(ULID())
+    stack.client("dynamodb").put_item(
+        TableName=TABLE,
+        Item={
+            "pk": _s(f"CLIENT#{client_id}"),
+            "sk": _s(f"UPLOAD#{upload_id}"),
+            "kind": _s("upload"),
+            "upload_id": _s(upload_id),
+            "client_id": _s(client_id),
+            "status": _s("confirmed"),
+            "content_type": _s("image/jpeg"),
+            "size": {"N": "1234"},
+            "profile": {"BOOL": profile},
+            "object_key": _s(f"clients/{client_id}/{upload_id}"),
+            "uploaded_by": _s(uploaded_by),
+            "system": {"BOOL": False},
+            "created_at": _s(_now()),
+            "confirmed_at": _s(confirmed_at or _now()),
+        },
+    )
+    return upload_id
+
+
+def put_alias(stack: Stack, old_client_id: str, survivor_id: str) -> None:
+    """``CLIENT#<old>`` / ``ALIAS``: the old id was merged into ``survivor_id`` (as a join's merge leaves it)."""
+    stack.client("dynamodb").put_item(
+        TableName=TABLE,
+        Item={
+            "pk": _s(f"CLIENT#{old_client_id}"),
+            "sk": _s("ALIAS"),
+            "kind": _s("alias"),
+            "client_id": _s(survivor_id),
+        },
+    )
