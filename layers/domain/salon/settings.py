@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_files_per_client: int = Field(20, description="Files (confirmed or pending) per client.")
     upload_url_ttl_seconds: int = Field(600, le=600, description="Lifetime of a presigned POST.")
     download_url_ttl_seconds: int = Field(300, le=300, description="Lifetime of a presigned GET.")
+    upload_grace_seconds: int = Field(
+        300, ge=0, description="How long a pending upload keeps its slot after its POST expires (late S3 events)."
+    )
+    thumbnail_px: int = Field(320, ge=32, le=2048, description="Longest side of an image's JPEG thumbnail.")
     max_body_bytes: int = Field(64 * 1024, description="Largest request body the API accepts.")
     feed_retention_days: int = Field(30, description="How long tombstones and change-feed cursors stay valid.")
     feed_safety_window_seconds: int = Field(

@@ -1,0 +1,389 @@
+"""Client files: the slot counter, reservations and confirmed files in the table; objects in S3.
+
+The counter (``CLIENT#<cid>`` / ``QUOTA``) is only ever changed by single
+``UpdateItem`` calls with ``ADD``: a conditional one reserves a slot, an
+unconditional one gives a slot back. Nothing here reads the counter in order
+to write it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from salon.data import keys
+from salon.data.connection import table_connection
+from salon.data.models import TableItem, Upload
+from salon.settings import get_settings
+
+PENDING = "pending"
+CONFIRMED = "confirmed"
+
+
+def object_key(client_id: str, upload_id: str) -> str:
+    """Where the app's presigned POST writes a file (exactly this key)."""
+    return f"clients/{client_id}/{upload_id}"
+
+
+def thumbnail_key(client_id: str, upload_id: str) -> str:
+    """The JPEG thumbnail beside an image."""
+    return f"{object_key(client_id, upload_id)}.thumb.jpg"
+
+
+def client_prefix(client_id: str) -> str:
+    return f"clients/{client_id}/"
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class UploadsRepository(Protocol):
+    def reserve_slot(self, client_id: str, limit: int) -> bool: ...
+
+    def release_slot(self, client_id: str) -> None: ...
+
+    def put_reservation(self, upload: Upload) -> None: ...
+
+    def register_system_upload(self, upload: Upload) -> bool: ...
+
+    def get_upload(self, client_id: str, upload_id: str) -> Upload | None: ...
+
+    def list_uploads(self, client_id: str) -> list[Upload]: ...
+
+    def confirm(self, client_id: str, upload_id: str, version_id: str | None, confirmed_at: str) -> bool: ...
+
+    def set_thumbnail(self, client_id: str, upload_id: str, version_id: str | None, key: str) -> None: ...
+
+    def clear_profile(self, client_id: str, upload_id: str) -> None: ...
+
+    def delete_pending(self, client_id: str, upload_id: str, lapsed_before: int | None = None) -> bool: ...
+
+    def delete_upload(self, client_id: str, upload_id: str) -> Upload | None: ...
+
+
+class DynamoUploadsRepository:
+    """The real repository, over the single table (low-level calls where pynamodb cannot say it)."""
+
+    @property
+    def _client(self) -> Any:
+        return table_connection().client
+
+    @property
+    def _table(self) -> str:
+        return str(TableItem.Meta.table_name)
+
+    def reserve_slot(self, client_id: str, limit: int) -> bool:
+        """One conditional ``UpdateItem``: take a slot if fewer than ``limit`` are used. Atomic by itself."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.QUOTA),
+                UpdateExpression="SET #kind = :kind ADD used :one",
+                ConditionExpression="attribute_not_exists(used) OR used < :limit",
+                ExpressionAttributeNames={"#kind": "kind"},
+                ExpressionAttributeValues={":kind": {"S": "quota"}, ":one": {"N": "1"}, ":limit": {"N": str(limit)}},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def release_slot(self, client_id: str) -> None:
+        """Give one slot back (``ADD used -1``), never below zero."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.QUOTA),
+                UpdateExpression="ADD used :minus",
+                ConditionExpression="used > :zero",
+                ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def put_reservation(self, upload: Upload) -> None:
+        upload.save(condition=Upload.pk.does_not_exist())
+
+    def register_system_upload(self, upload: Upload) -> bool:
+        """The reservation and its slot in one transaction, without the limit; False if already registered.
+
+        Used for the system's own copies (a departure's), which are not app requests under contention,
+        and which must be idempotent when a job chunk is retried.
+        """
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": upload.serialize(),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key(keys.client_pk(upload.client_id), keys.QUOTA),
+                            "UpdateExpression": "SET #kind = :kind ADD used :one",
+                            "ExpressionAttributeNames": {"#kind": "kind"},
+                            "ExpressionAttributeValues": {":kind": {"S": "quota"}, ":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return False
+            raise
+        return True
+
+    def get_upload(self, client_id: str, upload_id: str) -> Upload | None:
+        try:
+            item = TableItem.get(keys.client_pk(client_id), keys.upload_sk(upload_id), consistent_read=True)
+        except TableItem.DoesNotExist:
+            return None
+        return item if isinstance(item, Upload) else None
+
+    def list_uploads(self, client_id: str) -> list[Upload]:
+        """Every upload item of the client (pending and confirmed): one Query of its collection."""
+        return [
+            item
+            for item in TableItem.query(
+                keys.client_pk(client_id), TableItem.sk.startswith(keys.UPLOAD_PREFIX), consistent_read=True
+            )
+            if isinstance(item, Upload)
+        ]
+
+    def confirm(self, client_id: str, upload_id: str, version_id: str | None, confirmed_at: str) -> bool:
+        """pending -> confirmed, once: a duplicate or late event finds the condition false."""
+        values: dict[str, Any] = {
+            ":pending": {"S": PENDING},
+            ":confirmed": {"S": CONFIRMED},
+            ":at": {"S": confirmed_at},
+        }
+        update = "SET #status = :confirmed, confirmed_at = :at"
+        if version_id:
+            update += ", version_id = :v"
+            values[":v"] = {"S": version_id}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
+                UpdateExpression=update + " REMOVE lapses_at",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def set_thumbnail(self, client_id: str, upload_id: str, version_id: str | None, key: str) -> None:
+        """Record the thumbnail of the confirmed version (no-op if the file was deleted meanwhile)."""
+        condition = "#status = :confirmed"
+        values: dict[str, Any] = {":confirmed": {"S": CONFIRMED}, ":k": {"S": key}}
+        if version_id:
+            condition += " AND version_id = :v"
+            values[":v"] = {"S": version_id}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
+                UpdateExpression="SET thumbnail_key = :k",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def clear_profile(self, client_id: str, upload_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
+                UpdateExpression="SET profile = :no",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":no": {"BOOL": False}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def delete_pending(self, client_id: str, upload_id: str, lapsed_before: int | None = None) -> bool:
+        """Delete a reservation that is still pending (and lapsed before ``lapsed_before``, if given).
+
+        True only for the one caller whose delete took the item, so only that caller gives its slot back.
+        """
+        condition = "#status = :pending"
+        values: dict[str, Any] = {":pending": {"S": PENDING}}
+        if lapsed_before is not None:
+            condition += " AND lapses_at < :now"
+            values[":now"] = {"N": str(lapsed_before)}
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def delete_upload(self, client_id: str, upload_id: str) -> Upload | None:
+        """Delete a file's item whatever its state; the deleted item, or None if there was none."""
+        try:
+            resp = self._client.delete_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
+                ConditionExpression="attribute_exists(pk)",
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        item = TableItem.from_raw_data(resp.get("Attributes") or {})
+        return item if isinstance(item, Upload) else None
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    content_type: str
+    version_id: str | None
+
+
+class FileStore(Protocol):
+    def presign_post(self, key: str, content_type: str, size: int, expires_in: int) -> dict[str, Any]: ...
+
+    def presign_get(self, key: str, expires_in: int) -> str: ...
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectHead | None: ...
+
+    def read(self, key: str, version_id: str | None = None, first_bytes: int | None = None) -> bytes | None: ...
+
+    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+
+    def copy(self, source_key: str, key: str) -> None: ...
+
+    def delete(self, key: str, version_id: str | None = None) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    def delete_keys(self, object_keys: list[str]) -> int: ...
+
+
+@lru_cache(maxsize=1)
+def _s3() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+
+
+def _missing(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code"))
+    return code in {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "400", "InvalidArgument"}
+
+
+class S3FileStore:
+    """The uploads bucket. Presigning is local computation: no call to S3."""
+
+    @property
+    def bucket(self) -> str:
+        return get_settings().uploads_bucket
+
+    def presign_post(self, key: str, content_type: str, size: int, expires_in: int) -> dict[str, Any]:
+        """A POST policy for exactly this key, this Content-Type and exactly ``size`` bytes."""
+        result: dict[str, Any] = _s3().generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", size, size]],
+            ExpiresIn=expires_in,
+        )
+        return result
+
+    def presign_get(self, key: str, expires_in: int) -> str:
+        return str(
+            _s3().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in)
+        )
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectHead | None:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        try:
+            resp = _s3().head_object(**params)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return ObjectHead(int(resp["ContentLength"]), str(resp.get("ContentType") or ""), resp.get("VersionId"))
+
+    def read(self, key: str, version_id: str | None = None, first_bytes: int | None = None) -> bytes | None:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        if first_bytes:
+            params["Range"] = f"bytes=0-{first_bytes - 1}"
+        try:
+            resp = _s3().get_object(**params)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        body: bytes = resp["Body"].read()
+        return body
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        _s3().put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def copy(self, source_key: str, key: str) -> None:
+        _s3().copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key})
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        """Delete one version (a rejected object), or the object (a delete marker; lifecycle expires the rest)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        _s3().delete_object(**params)
+
+    def delete_keys(self, object_keys: list[str]) -> int:
+        deleted = 0
+        for start in range(0, len(object_keys), 1000):
+            chunk = object_keys[start : start + 1000]
+            _s3().delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+            deleted += len(chunk)
+        return deleted
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every current object under a prefix (files and thumbnails of one client)."""
+        found: list[str] = []
+        for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(obj["Key"] for obj in page.get("Contents", []))
+        return self.delete_keys(found)
+
+
+repository = DynamoUploadsRepository()
+file_store = S3FileStore()
