@@ -479,3 +479,15 @@ def test_sales_add_the_seller_to_the_clients_history(stack: Stack, pro: Pro) -> 
     profile = get_item(stack, f"CLIENT#{cid}", "PROFILE")
     assert profile is not None
     assert profile["history_pros"]["SS"] == [bea.sub]
+
+
+def test_a_retried_sale_with_the_same_idempotency_key_sells_once(pro: Pro) -> None:
+    ana = pro("ana")
+    cid = solo_client(ana)
+    line = {"sku": "OIL", "name": "Oil", "quantity": 1, "unit_price": {"amount": 900, "currency": "USD"}}
+    headers = {"Idempotency-Key": f"sale-{cid}"}
+    first = ana.post(f"/clients/{cid}/purchases", json={"items": [line]}, headers=headers)
+    retry = ana.post(f"/clients/{cid}/purchases", json={"items": [line]}, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json()["purchase_id"] == first.json()["purchase_id"]
+    assert len(ana.get(f"/clients/{cid}/log").json()["purchases"]) == 1
