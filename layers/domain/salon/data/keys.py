@@ -33,10 +33,6 @@ def flags_sk(client_id: str) -> str:
     return f"CLIENT#{client_id}#FLAGS"
 
 
-def tombstone_sk(client_id: str) -> str:
-    return f"GONE#{client_id}"
-
-
 def checkin_sk(local_date: str) -> str:
     """A client's check-ins on one studio-local date (``YYYY-MM-DD``): deterministic, so a read can name it."""
     return f"CHECKIN#{local_date}"

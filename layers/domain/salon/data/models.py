@@ -114,7 +114,8 @@ class ClientView(TableItem, ContactFields, discriminator="view"):
 
 
 class ClientTombstone(TableItem, discriminator="gone"):
-    """``PRO#<pro>`` / ``GONE#<cid>``: a view that was removed, kept for the change feed's retention."""
+    """``PRO#<pro>`` / ``CLIENT#<cid>``: a removed view, in the view's place (its version keeps a late, older
+    record from bringing the view back) until the change feed's retention lapses (TTL)."""
 
     client_id = UnicodeAttribute()
     version = NumberAttribute()

@@ -40,7 +40,7 @@ class ProfileChange:
 class FanoutRepository(Protocol):
     def member_roles(self, owner: str) -> dict[str, str]: ...
 
-    def views(self, pro_ids: list[str], client_id: str) -> dict[str, ClientView]: ...
+    def views(self, pro_ids: list[str], client_id: str) -> dict[str, ClientView | ClientTombstone]: ...
 
     def write(self, puts: list[TableItem], deletes: list[tuple[str, str]]) -> int: ...
 
@@ -55,9 +55,12 @@ class DynamoFanoutRepository:
             return {}
         return dict(studio.member_roles.as_dict()) if isinstance(studio, Studio) and studio.member_roles else {}
 
-    def views(self, pro_ids: list[str], client_id: str) -> dict[str, ClientView]:
+    def views(self, pro_ids: list[str], client_id: str) -> dict[str, ClientView | ClientTombstone]:
+        """Each pro's view of the client, or the tombstone that replaced it (same key, so its version counts)."""
         found = batch_get([(keys.pro_pk(p), keys.view_sk(client_id)) for p in pro_ids])
-        return {item.pk.split("#", 1)[1]: item for item in found.values() if isinstance(item, ClientView)}
+        return {
+            item.pk.split("#", 1)[1]: item for item in found.values() if isinstance(item, ClientView | ClientTombstone)
+        }
 
     def write(self, puts: list[TableItem], deletes: list[tuple[str, str]]) -> int:
         return write_batch(puts, deletes)
@@ -67,7 +70,7 @@ repository = DynamoFanoutRepository()
 
 
 def tombstone(pro_id: str, client_id: str, version: int, changed_at_us: int) -> TableItem:
-    item = ClientTombstone(keys.pro_pk(pro_id), keys.tombstone_sk(client_id))
+    item = ClientTombstone(keys.pro_pk(pro_id), keys.view_sk(client_id))
     item.client_id = client_id
     item.version = version
     item.changed_at = changed_at_us
@@ -93,18 +96,21 @@ def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
     for pro_id in sorted(targets):
         assert new is not None
         masked = roles.get(pro_id) in MASKED_ROLES
-        view = current.get(pro_id)
-        if view is not None and int(view.version) >= change.version and bool(view.masked) == masked:
-            continue
+        seen = current.get(pro_id)
+        if seen is not None and int(seen.version) > change.version:
+            continue  # a newer profile already reached this pro (late or repeated record)
+        if (
+            isinstance(seen, ClientView)
+            and int(seen.version) == change.version
+            and bool(seen.masked) == masked
+        ):
+            continue  # already up to date
         puts.append(build_view(new, pro_id, masked=masked, changed_at_us=now))
-        # A pro who gets the client back must not keep its tombstone.
-        deletes.append((keys.pro_pk(pro_id), keys.tombstone_sk(change.client_id)))
     for pro_id in sorted(removed):
-        view = current.get(pro_id)
-        if view is not None and int(view.version) > change.version:
-            continue  # a newer profile already gave this pro the client again
-        if view is not None:
-            deletes.append((keys.pro_pk(pro_id), keys.view_sk(change.client_id)))
+        seen = current.get(pro_id)
+        if seen is not None and (int(seen.version) > change.version or isinstance(seen, ClientTombstone)):
+            continue  # gone already, or a newer profile gave this pro the client again
+        # The tombstone takes the view's key: its version keeps a late, older record from bringing it back.
         puts.append(tombstone(pro_id, change.client_id, change.version, now))
     calls = repo.write(puts, deletes)
     metrics.count(metrics.FANOUT_WRITES, len(puts) + len(deletes))

@@ -1,0 +1,163 @@
+"""The stream consumer on its own: duplicate, reordered and late deliveries end in the same views,
+a poison record is parked alone, and a client's views follow its assignees."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from devstack.functions import LambdaContext, load_handler
+from devstack.template import Template
+
+STUDIO = "STUDIO#01JD00000000000000000000ST"
+_seq = itertools.count(1000)
+
+
+def _image(client_id: str, version: int, assignees: list[str], name: str = "Ana") -> dict[str, Any]:
+    image: dict[str, Any] = {
+        "pk": {"S": f"CLIENT#{client_id}"}, "sk": {"S": "PROFILE"}, "kind": {"S": "client"},
+        "client_id": {"S": client_id}, "owner": {"S": STUDIO}, "name": {"S": name},
+        "name_folded": {"S": name.lower()}, "phone": {"S": "+14155552671"}, "marketing_consent": {"BOOL": False},
+        "version": {"N": str(version)}, "created_at": {"S": "2026-11-24T00:00:00.000Z"},
+        "updated_at": {"S": "2026-11-24T00:00:00.000Z"}, "created_by": {"S": "alice"},
+    }
+    if assignees:
+        image["assignees"] = {"SS": assignees}
+    return image
+
+
+def _record(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    image = new or old
+    assert image is not None
+    data: dict[str, Any] = {
+        "Keys": {"pk": image["pk"], "sk": image["sk"]},
+        "SequenceNumber": str(next(_seq)),
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if old:
+        data["OldImage"] = old
+    if new:
+        data["NewImage"] = new
+    name = "MODIFY" if old and new else ("INSERT" if new else "REMOVE")
+    return {"eventID": data["SequenceNumber"], "eventName": name, "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1", "dynamodb": data, "eventSourceARN": "arn:aws:dynamodb:local"}
+
+
+@pytest.fixture
+def consumer(aws: Template) -> Any:
+    handler = load_handler(aws.functions()["StreamFunction"])
+    return lambda records: handler({"Records": records}, LambdaContext(function_name="StreamFunction"))
+
+
+def _views(aws: Template) -> dict[tuple[str, str], tuple[int, str]]:
+    """Every view and tombstone in the table: (pro, client) -> (version, kind)."""
+    import boto3
+
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="studio-local-RecordsTable")["Items"]
+    out = {}
+    for item in items:
+        if item["pk"]["S"].startswith("PRO#") and item["kind"]["S"] in ("view", "gone"):
+            out[(item["pk"]["S"], item["client_id"]["S"])] = (int(item["version"]["N"]), item["kind"]["S"])
+    return out
+
+
+def _history() -> list[dict[str, Any]]:
+    cid = "01JD0000000000000000000001"
+    other = "01JD0000000000000000000002"
+    v1 = _image(cid, 1, ["bob"])
+    v2 = _image(cid, 2, ["bob", "cara"], "Ana B")
+    v3 = _image(cid, 3, ["cara", "dan"], "Ana C")
+    o1 = _image(other, 1, ["bob"], "Olga")
+    o2 = _image(other, 2, ["dan"], "Olga D")
+    return [_record(None, v1), _record(None, o1), _record(v1, v2), _record(o1, o2), _record(v2, v3)]
+
+
+def test_a_clean_run_gives_each_assignee_the_newest_view_and_tombstones_the_rest(aws: Template, consumer: Any) -> None:
+    result = consumer(_history())
+    assert result["batchItemFailures"] == []
+    views = _views(aws)
+    cid, other = "01JD0000000000000000000001", "01JD0000000000000000000002"
+    assert views[("PRO#cara", cid)] == (3, "view")
+    assert views[("PRO#dan", cid)] == (3, "view")
+    assert views[("PRO#bob", cid)] == (3, "gone")
+    assert views[("PRO#dan", other)] == (2, "view")
+    assert views[("PRO#bob", other)] == (2, "gone")
+
+
+def test_each_batch_twice_records_one_by_one_and_reordered_across_clients_end_the_same(aws: Template, consumer: Any) -> None:
+    consumer(_history())
+    expected = _views(aws)
+    # Same history delivered again, then record by record, then with the two clients interleaved differently.
+    history = _history()
+    consumer(copy.deepcopy(history))
+    for record in history:
+        consumer([record])
+    by_client: dict[str, list[dict[str, Any]]] = {}
+    for record in history:
+        by_client.setdefault(record["dynamodb"]["Keys"]["pk"]["S"], []).append(record)
+    a, b = by_client.values()
+    consumer(b + a)
+    assert _views(aws) == expected
+
+
+def test_a_late_older_version_changes_nothing(aws: Template, consumer: Any) -> None:
+    history = _history()
+    consumer(history)
+    expected = _views(aws)
+    consumer([history[0], history[2]])  # v1 and v2 of the first client arrive again, late
+    assert _views(aws) == expected
+
+
+def test_a_poison_record_is_parked_alone_and_the_rest_applied(aws: Template, consumer: Any) -> None:
+    import boto3
+
+    from salon.settings import get_settings
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.get_queue_url(QueueName="studio-local-StreamFailureQueue")["QueueUrl"]
+    get_settings.cache_clear()
+    import os
+
+    os.environ["STREAM_FAILURE_QUEUE_URL"] = queue
+    try:
+        poison = _record(None, {**_image("01JD0000000000000000000009", 1, ["bob"]), "kind": {"S": "no-such-kind"}})
+        result = consumer([poison, *_history()])
+    finally:
+        os.environ.pop("STREAM_FAILURE_QUEUE_URL")
+        get_settings.cache_clear()
+    assert result["batchItemFailures"] == []
+    assert _views(aws)[("PRO#cara", "01JD0000000000000000000001")] == (3, "view")
+    parked = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    assert len(parked) == 1
+    body = json.loads(parked[0]["Body"])
+    assert body["record"]["dynamodb"]["Keys"]["pk"]["S"] == "CLIENT#01JD0000000000000000000009"
+
+
+def test_a_failing_write_reports_the_record_and_a_retry_completes(aws: Template, consumer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from salon.services import fanout
+
+    calls = {"n": 0}
+    real = fanout.DynamoFanoutRepository.write
+
+    def flaky(self: Any, puts: Any, deletes: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("throttled")
+        return real(self, puts, deletes)
+
+    monkeypatch.setattr(fanout.DynamoFanoutRepository, "write", flaky)
+    history = _history()
+    result = consumer(history)
+    failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    assert len(failed) == 1
+    # Lambda retries from the first failed record on; the state converges.
+    index = next(i for i, r in enumerate(history) if r["dynamodb"]["SequenceNumber"] == failed[0])
+    assert consumer(history[index:])["batchItemFailures"] == []
+    monkeypatch.setattr(fanout.DynamoFanoutRepository, "write", real)
+    expected_after = _views(aws)
+    consumer(history)
+    assert _views(aws) == expected_after
