@@ -494,3 +494,42 @@ def test_a_merge_above_the_limit_keeps_files_and_refuses_uploads_until_below(
     assert ask(owner, client_id, "image/png", 10).status_code == 409  # 20: at the limit
     set_used(stack, client_id, 19)
     assert ask(owner, client_id, "image/png", 10).status_code == 201
+
+
+def _object_keys(stack: Stack, client_id: str) -> list[str]:
+    listed = stack.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=f"clients/{client_id}/")
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def test_a_solo_pro_deleting_their_client_deletes_its_files(stack: Stack, pro: Callable[..., Api]) -> None:
+    owner, client_id = premium_client(stack, pro)
+    grant = upload(stack, owner, client_id, "image/jpeg", image_bytes("JPEG", (40, 40)))
+    key = f"clients/{client_id}/{grant['upload_id']}"
+    assert _object_keys(stack, client_id) == [key, key + ".thumb.jpg"]
+    assert owner.delete(f"/clients/{client_id}").status_code in (202, 204)
+    stack.drain()
+    stack.drain()
+    assert _object_keys(stack, client_id) == []
+
+
+def test_studio_client_files_go_with_an_admins_delete_but_not_with_a_pros_removal(
+    stack: Stack, pro: Callable[..., Api]
+) -> None:
+    admin, provider = pro("admin"), pro("provider")
+    studio = make_studio(stack, admin=admin.sub, members={provider.sub: "provider"}, plan="premium")
+    client_id = put_studio_client(stack, studio, assignees=[provider.sub])
+    grant = upload(stack, provider, client_id, "image/png", image_bytes("PNG", (40, 40)))
+    key = f"clients/{client_id}/{grant['upload_id']}"
+
+    # The provider removes the client from their own account: the studio keeps it with its files.
+    assert provider.delete(f"/clients/{client_id}").status_code in (202, 204)
+    stack.drain()
+    assert _object_keys(stack, client_id) == [key, key + ".thumb.jpg"]
+    assert [f["upload_id"] for f in files(admin, client_id)] == [grant["upload_id"]]
+
+    # The admin deletes the studio client: its objects go too.
+    resp = admin.delete(f"/studios/{studio.studio_id}/clients/{client_id}")
+    assert resp.status_code in (202, 204), resp.text
+    stack.drain()
+    stack.drain()
+    assert _object_keys(stack, client_id) == []
