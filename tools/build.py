@@ -3,7 +3,7 @@
     python -m tools.build [--out .aws-sam/build]
 
 - ``<out>/DomainLayer/python/``: the layer's pinned wheels, fetched for the
-  Lambda platform (python3.12 on arm64: ``manylinux2014_aarch64``, ``cp312``)
+  Lambda platform (python3.12 on arm64: ``manylinux*_aarch64`` up to glibc 2.34, ``cp312``)
   with pip's platform options, and the ``salon`` package. Transitive
   dependencies are held to the versions the tests run with
   (``requirements-dev.txt`` as pip constraints).
@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / ".aws-sam" / "build"
-PLATFORM = "manylinux2014_aarch64"
+# Lambda's python3.12 runtime is Amazon Linux 2023 (glibc 2.34) on Graviton: wheels for any manylinux up to
+# glibc 2.34 run there (pip does not widen a manylinux_2_x platform to the older ones by itself).
+PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64")
 PYTHON_VERSION = "3.12"
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", "requirements.txt")
 
@@ -47,8 +50,7 @@ def pip_install(requirements: Path, target: Path) -> None:
         "--quiet",
         "--disable-pip-version-check",
         "--no-compile",
-        "--platform",
-        PLATFORM,
+        *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
         "--implementation",
         "cp",
         "--python-version",
@@ -99,12 +101,16 @@ def build(out: Path = DEFAULT_OUT) -> Path:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for logical_id, res in doc["Resources"].items():
-        kind, props = res["Type"], res.get("Properties", {})
-        if kind == "AWS::Serverless::LayerVersion":
-            build_layer(logical_id, props, out)
-        elif kind == "AWS::Serverless::Function":
-            build_function(logical_id, props, out)
+    builders = {"AWS::Serverless::LayerVersion": build_layer, "AWS::Serverless::Function": build_function}
+    # Each artifact has its own folder, so they build side by side (the pip downloads dominate).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [
+            pool.submit(builders[res["Type"]], logical_id, res["Properties"], out)
+            for logical_id, res in doc["Resources"].items()
+            if res["Type"] in builders
+        ]
+        for future in futures:
+            future.result()
     template = out / "template.yaml"
     # Intrinsics are written in their long form (``Fn::Sub``), which CloudFormation accepts.
     template.write_text(yaml.safe_dump(doc, sort_keys=False, width=120))

@@ -71,6 +71,19 @@ def test_compiled_extensions_are_cp312_aarch64_linux_builds(built: Path) -> None
     assert not list(site.rglob("*cpython-311*"))
 
 
+def test_functions_with_their_own_requirements_get_them_for_the_platform(built: Path) -> None:
+    own = [fn for fn in Template().functions().values() if (fn.code_uri / "requirements.txt").exists()]
+    for fn in own:
+        site = built / fn.logical_id
+        installed = _dist_versions(site)
+        for name, version in _pins(fn.code_uri / "requirements.txt").items():
+            assert installed.get(name) == version, f"{fn.logical_id}: {name} {installed.get(name)}, pinned {version}"
+        for ext in site.rglob("*.so"):
+            assert "x86_64" not in ext.name, ext
+            assert "cpython-311" not in ext.name, ext
+        assert not list(site.rglob("*x86_64*.so*")), "libraries built for this machine"
+
+
 def test_layer_is_laid_out_as_sam_builds_it(built: Path) -> None:
     site = built / "DomainLayer" / "python"
     assert (site / "salon" / "__init__.py").exists()

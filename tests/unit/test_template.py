@@ -130,3 +130,114 @@ def test_every_function_uses_the_domain_layer_on_arm64_python312(template: Templ
 def test_every_handler_module_exists(template: Template) -> None:
     for fn in template.functions().values():
         assert fn.module_path.exists(), fn.module_path
+
+
+# ---------------------------------------------------------------- alarms and data protection
+def _alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in template.of_type("AWS::CloudWatch::Alarm").items()}
+
+
+def _alarm_metrics(props: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every metric an alarm reads, as ``{"Namespace", "MetricName", "Dimensions"}``."""
+    if "MetricName" in props:
+        return [{k: props[k] for k in ("Namespace", "MetricName", "Dimensions")}]
+    return [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+
+
+def _watching(template: Template, namespace: str, metric: str, dimension: dict[str, Any]) -> list[str]:
+    out = []
+    for name, props in _alarms(template).items():
+        for m in _alarm_metrics(props):
+            dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
+            if m["Namespace"] == namespace and m["MetricName"] == metric and dimension.items() <= dims.items():
+                out.append(name)
+    return out
+
+
+def test_failure_queues_alarm_on_the_first_message(template: Template) -> None:
+    for queue in ("StreamFailureQueue", "JobsDeadLetterQueue"):
+        (name,) = _watching(
+            template,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}},
+        )
+        alarm = _alarms(template)[name]
+        assert alarm["Threshold"] == 0
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["EvaluationPeriods"] == 1
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_stream_lag_api_errors_and_throttles_are_alarmed(template: Template) -> None:
+    assert _watching(template, "AWS/Lambda", "IteratorAge", {"FunctionName": {"Ref": "StreamFunction"}})
+    (api,) = _watching(template, "AWS/ApiGateway", "5xx", {"ApiId": {"Ref": "HttpApi"}})
+    assert _watching(template, "AWS/ApiGateway", "Count", {"ApiId": {"Ref": "HttpApi"}}) == [api], "5xx as a rate"
+    for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
+        for table in ("RecordsTable", "IdempotencyTable"):
+            assert _watching(template, "AWS/DynamoDB", metric, {"TableName": {"Ref": table}}), (metric, table)
+        for index in ("gsi1", "gsi2"):
+            assert _watching(
+                template,
+                "AWS/DynamoDB",
+                metric,
+                {"TableName": {"Ref": "RecordsTable"}, "GlobalSecondaryIndexName": index},
+            ), (metric, index)
+
+
+def test_every_function_is_watched_for_errors_and_throttles(template: Template) -> None:
+    for metric in ("Errors", "Throttles"):
+        for logical_id in template.functions():
+            assert _watching(template, "AWS/Lambda", metric, {"FunctionName": {"Ref": logical_id}}), (
+                f"{logical_id} is in no {metric} alarm: add it to Function{metric}Alarm in template.yaml "
+                "(one MetricStat line; SUM(METRICS()) picks it up)"
+            )
+
+
+def test_every_alarm_notifies_the_topic_and_has_a_runbook(template: Template) -> None:
+    from pathlib import Path
+
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    alarms = _alarms(template)
+    assert len(alarms) >= 7
+    for name, props in alarms.items():
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert props["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        anchor = props["AlarmDescription"].rsplit("docs/operations.md#", 1)[1].rstrip(".")
+        assert f"### {anchor}" in runbook.replace("`", ""), f"{name}: no runbook section '### {anchor}'"
+        assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-"), name
+
+
+def test_alarm_email_subscription_is_a_parameter_and_optional(template: Template) -> None:
+    param = template.doc["Parameters"]["AlarmEmail"]
+    assert param["Default"] == ""
+    assert re.fullmatch(param["AllowedPattern"], "oncall@example.com")
+    assert re.fullmatch(param["AllowedPattern"], "")
+    assert not re.fullmatch(param["AllowedPattern"], "not an address")
+    (sub,) = template.of_type("AWS::SNS::Subscription").values()
+    assert sub["Condition"] == "HasAlarmEmail"
+    assert sub["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert sub["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
+    assert template.doc["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+
+
+def test_records_survive_a_stack_deletion_and_deleted_photos_are_kept_30_days(template: Template) -> None:
+    table = template.resources["RecordsTable"]
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert table["UpdateReplacePolicy"] == "Retain"
+    bucket = template.resources["UploadsBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["UpdateReplacePolicy"] == "Retain"
+    rules = [r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"] if r["Status"] == "Enabled"]
+    noncurrent = [
+        r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules if "NoncurrentVersionExpiration" in r
+    ]
+    assert noncurrent == [30], "a deleted or replaced photo stays recoverable for exactly 30 days"
+    assert not any("ExpirationInDays" in r or "ExpirationDate" in r for r in rules), "current photos never expire"
+    (policy,) = template.of_type("AWS::S3::BucketPolicy").values()
+    (tls,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "TlsOnly"]
+    resources = json.dumps(tls["Resource"])
+    assert '${UploadsBucket}"' in resources
+    assert "${UploadsBucket}/*" in resources, "TLS-only must cover the objects, not only the bucket"
+    assert tls["Action"] == "s3:*"
+    assert tls["Principal"] == "*"
