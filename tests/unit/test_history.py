@@ -313,3 +313,54 @@ def test_log_sections_are_ordered_and_bounded(invoke: Invoke) -> None:
         later["json"]["appointment_id"],
     ]
     assert log["client"]["phone"] == "+33612345678"
+
+
+# ------------------------------------------------------- AWS transaction conflicts
+def _conflicting_client(monkeypatch: pytest.MonkeyPatch, conflicts: int) -> list[int]:
+    """TransactWriteItems cancelled with TransactionConflict ``conflicts`` times (as AWS does when two
+    transactions meet on one item), then passed through."""
+    from botocore.exceptions import ClientError
+    from salon.data import history_repo
+
+    real = history_repo._client()
+    seen = [0]
+
+    class Conflicting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            seen[0] += 1
+            if seen[0] <= conflicts:
+                reasons = [{"Code": "None"}] + [{"Code": "TransactionConflict"}] * (len(kwargs["TransactItems"]) - 1)
+                raise ClientError(
+                    {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons},
+                    "TransactWriteItems",
+                )
+            return real.transact_write_items(**kwargs)
+
+    monkeypatch.setattr(history_repo, "_client", Conflicting)
+    return seen
+
+
+def test_a_sale_that_meets_another_transaction_is_tried_again(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pro("solo", None)
+    client_id = _client("PRO#solo", {"solo"})
+    seen = _conflicting_client(monkeypatch, conflicts=2)
+    resp = invoke("POST", f"/clients/{client_id}/gift-cards", "solo", {"amount": 100, "currency": "USD"})
+    assert resp["statusCode"] == 201, resp
+    assert seen[0] == 3
+    assert len(list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("GIFT#")))) == 1
+
+
+def test_a_booking_that_keeps_meeting_other_writes_is_409_and_writes_nothing(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _pro("solo", None)
+    client_id = _client("PRO#solo", {"solo"})
+    _conflicting_client(monkeypatch, conflicts=99)
+    resp = invoke("POST", f"/clients/{client_id}/appointments", "solo", _booking("solo"))
+    assert resp["statusCode"] == 409
+    assert resp["json"]["error"]["code"] == "write_conflict"
+    assert list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("APPT#"))) == []
+    assert list(TableItem.query(keys.pro_pk("solo"), TableItem.sk.startswith("SLOT#"))) == []

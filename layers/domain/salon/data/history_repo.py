@@ -10,6 +10,8 @@ read-then-write.
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +35,10 @@ _deserializer = TypeDeserializer()
 
 
 # ------------------------------------------------------------------ outcomes
+class WriteConflict(Exception):
+    """Every attempt met a concurrent transaction on one of the same items: nothing was written."""
+
+
 class ClientGone(Exception):
     """The client's profile left the book (or was deleted) after the access read: nothing written."""
 
@@ -131,17 +137,32 @@ def _put(item: TableItem, new: bool = True) -> Raw:
     return {"Put": action}
 
 
+TRANSACTION_ATTEMPTS = 3
+
+
 def _transact(actions: list[Raw]) -> list[dict[str, Any]] | None:
-    """Run one transaction; ``None`` when it committed, else its cancellation reasons."""
+    """Run one transaction; ``None`` when it committed, else its cancellation reasons.
+
+    On AWS a transaction that meets another one on the same item (the client's profile, a check-in
+    item, a slot) is cancelled with ``TransactionConflict`` and writes nothing; it is tried again a
+    few times with jitter, then :class:`WriteConflict` tells the caller to retry.
+    """
     if len(actions) > 100:
         raise ValueError("a transaction holds at most 100 actions")
-    try:
-        _client().transact_write_items(TransactItems=actions)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            return list(exc.response.get("CancellationReasons") or [])
-        raise
-    return None
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            _client().transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = list(exc.response.get("CancellationReasons") or [])
+            codes = {r.get("Code") for r in reasons}
+            if "ConditionalCheckFailed" in codes or "TransactionConflict" not in codes:
+                return reasons
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
+            continue
+        return None
+    raise WriteConflict()
 
 
 def _failed(reasons: list[dict[str, Any]], index: int) -> bool:

@@ -23,6 +23,7 @@ from salon.data.history_repo import (
     RedemptionRefused,
     SlotTaken,
     StatusRefused,
+    WriteConflict,
     repository,
 )
 from salon.data.models import Appointment, GiftCard, Package, ProviderSlot, Purchase, PurchaseLine, ServiceLine
@@ -84,6 +85,10 @@ def _touch(access: ClientAccess, pro_id: str, *, assign: bool = False) -> Profil
     return ProfileTouch(access.client_id, client.owner, history, assignees)
 
 
+def _busy() -> Conflict:
+    return Conflict("The client is being changed by someone else right now; try again.", code="write_conflict")
+
+
 def _client_gone() -> NotFound:
     return NotFound("No such client.", code="client_not_found")
 
@@ -134,16 +139,8 @@ def book_appointment(
     appt.status = "booked"
     appt.created_at = stamp
     appt.updated_at = stamp
-    minutes_held = slot_minutes(start, minutes)
-    appt.slots = [keys.slot_sk(m) for m in minutes_held]
-    slots = []
-    for minute in minutes_held:
-        slot = ProviderSlot(keys.pro_pk(data.provider_id), keys.slot_sk(minute))
-        slot.provider_id = data.provider_id
-        slot.appointment_id = appointment_id
-        slot.client_id = cid
-        slot.expires_at = end + SLOT_TTL
-        slots.append(slot)
+    slots = _slots(appt, start, end)
+    appt.slots = [slot.sk for slot in slots]
 
     other_member = access.book.studio_id if data.provider_id != caller.pro_id else None
     try:
@@ -160,7 +157,22 @@ def book_appointment(
         raise Conflict("The provider has blocked this client.", code="client_blocked") from None
     except SlotTaken:
         raise Conflict("The provider already has an appointment at that time.", code="slot_taken") from None
+    except WriteConflict:
+        raise _busy() from None
     return appointment_out(appt)
+
+
+def _slots(appt: Appointment, start: dt.datetime, end: dt.datetime) -> list[ProviderSlot]:
+    """The provider's slot items the appointment holds; they lapse a week after the visit."""
+    slots = []
+    for minute in slot_minutes(start, int(appt.minutes)):
+        slot = ProviderSlot(keys.pro_pk(appt.provider_id), keys.slot_sk(minute))
+        slot.provider_id = appt.provider_id
+        slot.appointment_id = appt.appointment_id
+        slot.client_id = appt.client_id
+        slot.expires_at = end + SLOT_TTL
+        slots.append(slot)
+    return slots
 
 
 def act_on_appointment(
@@ -208,6 +220,8 @@ def act_on_appointment(
         raise NotFound("No such appointment.", code="appointment_not_found") from None
     except StatusRefused as refused:
         raise _invalid(action, refused.status) from None
+    except WriteConflict:
+        raise _busy() from None
     return appointment_out(moved)
 
 
@@ -288,6 +302,8 @@ def _sell(repo: HistoryRepository, item: Purchase | Package | GiftCard, access: 
         repo.sell(item, _touch(access, caller.pro_id))
     except ClientGone:
         raise _client_gone() from None
+    except WriteConflict:
+        raise _busy() from None
 
 
 def purchase_out(purchase: Purchase) -> PurchaseOut:
