@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from salon import metrics
 from salon.api import current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import ErrorBody
@@ -74,6 +75,7 @@ def _is_s3_event(event: dict[str, Any]) -> bool:
     return isinstance(records, list) and bool(records) and records[0].get("eventSource") == "aws:s3"
 
 
+@metrics.published  # the S3 path counts confirmed and rejected uploads
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if _is_s3_event(event):
         uploads.handle_s3_event(event)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from salon import clock
+from salon import clock, metrics
 from salon.data import keys
 from salon.data import models as m
 from salon.data.notes_repo import (
@@ -62,6 +62,7 @@ def add_note(caller: Caller, client_id: str, data: NoteCreate, repo: NotesReposi
     note.updated_at = now
     try:
         repo.add_note(note, access.client)
+        metrics.count(metrics.NOTES_ADDED)
     except ClientGone:
         raise _client_gone() from None
     return to_note(note)

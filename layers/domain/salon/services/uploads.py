@@ -31,7 +31,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
-from salon import clock
+from salon import clock, metrics
 from salon.data import keys
 from salon.data.models import Upload
 from salon.data.uploads_repo import (
@@ -342,6 +342,10 @@ def handle_s3_event(event: dict[str, Any], repo: UploadsRepository = repository,
         try:
             outcome = on_object_created(key, obj.get("versionId"), repo, store)
             logger.info("object created", extra={"key": key, "outcome": outcome})
+            if outcome == "confirmed":
+                metrics.count(metrics.UPLOADS_CONFIRMED)
+            elif outcome.startswith("rejected"):
+                metrics.count(metrics.UPLOADS_REJECTED)
         except Exception:
             logger.exception("could not process object", extra={"key": key})
             failures += 1
