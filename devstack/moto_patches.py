@@ -52,7 +52,7 @@ def apply() -> None:
 
     def locked_get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
         with _lock:
-            return get_records(self, iterator_arn, limit)  # type: ignore[no-any-return]
+            return get_records(self, iterator_arn, limit)
 
     def serialised(method: Any) -> Any:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:

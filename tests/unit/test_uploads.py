@@ -307,3 +307,31 @@ def test_profile_photo_is_the_latest_confirmed_flagged_upload() -> None:
     plain = item("01D", "confirmed", False, "2026-01-03T00:00:00.000Z")
     assert uploads.profile_photo_of([older, newer, pending, plain, object()]) is newer
     assert uploads.profile_photo_of([pending, plain]) is None
+
+
+def test_a_repeated_event_for_a_file_moved_by_a_merge_keeps_the_object(
+    invoke: Callable[..., dict[str, Any]], aws: Template
+) -> None:
+    """On join, a merged client's files move under the survivor but keep their object keys: a late or
+    repeated S3 event for such a key must find the file through the alias, not delete the object."""
+    from salon.services.imports import _move_children
+
+    merged_away, survivor = _seed("ana"), _seed("bea")
+    s3 = boto3.client("s3")
+    body = _image("JPEG", (64, 64))
+    granted = invoke("POST", f"/clients/{merged_away}/uploads", "ana", {"content_type": "image/jpeg", "size": len(body)})
+    key = f"clients/{merged_away}/{granted['json']['upload_id']}"
+    version = s3.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType="image/jpeg")["VersionId"]
+    event = _s3_event(key, version)
+    invoke("S3", "", "", event)
+    _move_children(merged_away, survivor)
+    alias = TableItem.from_raw_data(
+        {"pk": {"S": keys.client_pk(merged_away)}, "sk": {"S": keys.ALIAS}, "kind": {"S": "alias"},
+         "client_id": {"S": survivor}}
+    )
+    alias.save()
+    invoke("S3", "", "", event)  # delivered again
+    assert s3.head_object(Bucket=BUCKET, Key=key)["VersionId"] == version
+    listed = invoke("GET", f"/clients/{survivor}/uploads", "bea")
+    assert [f["upload_id"] for f in listed["json"]["items"]] == [granted["json"]["upload_id"]]
+    assert TableItem.get(keys.client_pk(survivor), keys.QUOTA).used == 1  # type: ignore[attr-defined]

@@ -361,7 +361,7 @@ def on_object_created(
     if match is None:
         store.delete(key, version_id)
         return "rejected: not a key the API hands out"
-    upload = repo.get_upload(match["cid"], match["uid"])
+    upload = repo.get_upload(match["cid"], match["uid"]) or _merged_upload(match["cid"], match["uid"], repo)
     if match["thumb"]:
         # Thumbnails are written by this function after confirming; keep them while their file exists.
         if upload is None:
@@ -374,6 +374,18 @@ def on_object_created(
     if upload.status == CONFIRMED:
         return _already_confirmed(upload, key, version_id, repo, store)
     return _confirm_pending(upload, key, version_id, repo, store)
+
+
+def _merged_upload(client_id: str, upload_id: str, repo: UploadsRepository) -> Upload | None:
+    """A file of a client merged into another on join: its record moved under the survivor while its
+    object kept its key, so a late or repeated event must find it there, not delete the object."""
+    from salon.data.models import ClientAlias, TableItem
+
+    try:
+        alias = TableItem.get(keys.client_pk(client_id), keys.ALIAS)
+    except TableItem.DoesNotExist:
+        return None
+    return repo.get_upload(alias.client_id, upload_id) if isinstance(alias, ClientAlias) else None
 
 
 @dataclass
@@ -424,6 +436,7 @@ def _confirm_pending(
             return "ignored: duplicate event"
         store.delete(key, found.version_id)
         return "rejected: reservation gone or another version confirmed"
+    repo.add_history(upload.client_id, upload.uploaded_by)  # a retried event repeats it (_already_confirmed)
     if found.thumbnail is not None:
         _store_thumbnail(upload, found.version_id, found.thumbnail, repo, store)
     if upload.profile:
@@ -440,6 +453,7 @@ def _already_confirmed(
     if version_id is not None and upload.version_id is not None and version_id != upload.version_id:
         store.delete(key, version_id)
         return "rejected: later version of a confirmed file"
+    repo.add_history(upload.client_id, upload.uploaded_by)
     if upload.content_type in IMAGE_TYPES and not upload.thumbnail_key:
         # The first delivery confirmed it but stopped before the thumbnail: finish the job.
         data = store.read(key, upload.version_id)
