@@ -222,7 +222,10 @@ def _emf(text: str) -> list[dict[str, Any]]:
 def test_business_metrics_are_published_as_emf(ops: Stack) -> None:
     cleo = Api(ops, f"cleo-{uuid.uuid4().hex[:8]}")
     dan = Api(ops, f"dan-{uuid.uuid4().hex[:8]}")
-    assert cleo.post("/clients", json={"name": "Cleo", "email": f"c.{uuid.uuid4().hex[:8]}@example.com"}).ok
+    created_resp = cleo.post("/clients", json={"name": "Cleo", "email": f"c.{uuid.uuid4().hex[:8]}@example.com"})
+    assert created_resp.status_code == 201
+    note = cleo.post(f"/clients/{created_resp.json()['client_id']}/notes", json={"body": "short note"})
+    assert note.status_code == 201, note.text
     # A profile assigned to two pros, written straight to the table: the consumer writes both views.
     client_id = _new_client_id()
     _put_profile(ops, client_id, cleo.sub, [cleo.sub, dan.sub], f"x.{uuid.uuid4().hex[:8]}@example.com")
@@ -238,6 +241,7 @@ def test_business_metrics_are_published_as_emf(ops: Stack) -> None:
     created = [d for d in docs if "ClientsCreated" in d]
     assert created, "no ClientsCreated metric"
     assert all(d["ClientsCreated"] in (1.0, [1.0]) for d in created), "one creation per request"
+    assert [d for d in docs if "NotesAdded" in d], "no NotesAdded metric"
     fanned = [
         v
         for d in docs
