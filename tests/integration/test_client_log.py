@@ -15,6 +15,7 @@ from tests.integration.studio_helpers import (
     put_alias,
     put_confirmed_upload,
     put_studio_client,
+    set_blocked,
     studio_today,
 )
 from tests.integration.test_history import act, book, booking, slot
@@ -172,3 +173,22 @@ def test_sections_are_bounded(stack: Stack, pro: Pro) -> None:
 
 def test_log_needs_a_token(stack: Stack) -> None:
     assert requests.get(f"{stack.url}/clients/01JD0000000000000000000000/log", timeout=10).status_code == 401
+
+
+def test_the_blocking_pro_sees_the_client_blocked_and_their_bookings_flagged(stack: Stack, pro: Pro) -> None:
+    boss, bea = pro("boss"), pro("bea")
+    studio = make_studio(stack, admin=boss.sub, members={bea.sub: "provider"})
+    cid = put_studio_client(stack, studio, assignees=[bea.sub], phone="+14155550133")
+    mine = book(bea, cid, booking(bea.sub, slot(24 * 60))).json()["appointment_id"]
+    theirs = book(boss, cid, booking(boss.sub, slot(24 * 60))).json()["appointment_id"]
+    set_blocked(stack, bea.sub, cid, True)
+
+    log = bea.get(f"/clients/{cid}/log").json()
+    assert log["client"]["blocked"] is True
+    flags = {a["appointment_id"]: a["blocked"] for a in log["upcoming_appointments"]}
+    assert flags == {mine: True, theirs: False}  # flagged, not cancelled
+    assert book(bea, cid, booking(bea.sub, slot(48 * 60))).status_code == 409
+    # the rest of the studio still sees and books the client
+    admin_view = boss.get(f"/clients/{cid}/log").json()
+    assert admin_view["client"]["blocked"] is False
+    assert book(boss, cid, booking(boss.sub, slot(48 * 60))).status_code == 201

@@ -171,7 +171,7 @@ def test_the_log_is_two_concurrent_calls(invoke: Invoke, monkeypatch: pytest.Mon
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
     log = invoke("GET", f"/clients/{client_id}/log", "prov")
     assert log["statusCode"] == 200, log
-    assert sorted(op for op, _ in seen) == ["GetItem", "Query"]
+    assert sorted(op for op, _ in seen) == ["BatchGetItem", "Query"]
     # both made from the log's worker threads, not one after the other on the request's thread
     assert all(thread.startswith("client-log") for _, thread in seen)
     assert len(log["json"]["upcoming_appointments"]) == 1

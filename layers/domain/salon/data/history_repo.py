@@ -19,11 +19,13 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from salon.data import keys
+from salon.data.batch import batch_get
 from salon.data.connection import table_connection
 from salon.data.models import (
     Appointment,
     GiftCard,
     Package,
+    ProProfile,
     ProviderSlot,
     Purchase,
     TableItem,
@@ -233,6 +235,8 @@ class HistoryRepository(Protocol):
 
     def client_items(self, client_id: str) -> list[Raw]: ...
 
+    def caller_items(self, pro_id: str, client_id: str) -> tuple[ProProfile | None, bool]: ...
+
 
 class DynamoHistoryRepository:
     """The real repository, over the single table."""
@@ -439,6 +443,19 @@ class DynamoHistoryRepository:
             if not last:
                 return items
             params["ExclusiveStartKey"] = last
+
+    def caller_items(self, pro_id: str, client_id: str) -> tuple[ProProfile | None, bool]:
+        """The caller's pro profile and whether they blocked the client: one BatchGetItem."""
+        return _caller_items(pro_id, client_id)
+
+
+def _caller_items(pro_id: str, client_id: str) -> tuple[ProProfile | None, bool]:
+    pro_key = (keys.pro_pk(pro_id), keys.PROFILE)
+    flags_key = (keys.pro_pk(pro_id), keys.flags_sk(client_id))
+    found = batch_get([pro_key, flags_key])
+    pro = found.get(pro_key)
+    flags = found.get(flags_key)
+    return (pro if isinstance(pro, ProProfile) else None), bool(getattr(flags, "blocked", False))
 
 
 def _get(model: type[Any], pk: str, sk: str) -> Any:

@@ -89,6 +89,7 @@ class AppointmentOut(ApiModel):
     status: AppointmentStatus
     created_at: dt.datetime
     updated_at: dt.datetime
+    blocked: bool = Field(False, description="In the log: the caller is the provider and has since blocked the client.")
 
 
 # --------------------------------------------------------------------- purchases

@@ -23,8 +23,6 @@ from aws_lambda_powertools import Logger
 
 from salon import clock
 from salon.data import keys
-from salon.data.clients_repo import ClientsRepository
-from salon.data.clients_repo import repository as clients_repository
 from salon.data.connection import table_connection
 from salon.data.history_repo import HistoryRepository, Raw, plain
 from salon.data.history_repo import repository as history_repository
@@ -52,20 +50,16 @@ UPCOMING = frozenset({"booked", "checked_in"})
 
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="client-log")
 #: The items the access loader read, with the access decided from them (this request's only).
-_read: ContextVar[tuple[ClientAccess, list[Raw]] | None] = ContextVar("client_log_items", default=None)
+_read: ContextVar[tuple[ClientAccess, list[Raw], bool] | None] = ContextVar("client_log_items", default=None)
 
 
-def load_access(
-    caller: Caller,
-    client_id: str,
-    history: HistoryRepository = history_repository,
-    clients: ClientsRepository = clients_repository,
-) -> ClientAccess:
-    """The log's access loader: the collection Query and the caller's profile, concurrently."""
+def load_access(caller: Caller, client_id: str, history: HistoryRepository = history_repository) -> ClientAccess:
+    """The log's access loader: the collection Query, and the caller's profile with their flags on the
+    client (one BatchGetItem), concurrently."""
     table_connection().client  # noqa: B018 - create the shared client once, before two threads use it
     items_f = _pool.submit(history.client_items, client_id)
-    pro_f = _pool.submit(clients.get_pro, caller.pro_id)
-    items, pro = items_f.result(), pro_f.result()
+    caller_f = _pool.submit(history.caller_items, caller.pro_id, client_id)
+    items, (pro, blocked) = items_f.result(), caller_f.result()
     by_sk = {str(raw.get("sk", {}).get("S", "")): raw for raw in items}
     if keys.PROFILE not in by_sk and keys.ALIAS in by_sk:
         survivor = str(by_sk[keys.ALIAS].get("client_id", {}).get("S", ""))
@@ -79,7 +73,7 @@ def load_access(
         if sk.startswith("CHECKIN#") and raw.get("kind", {}).get("S") == "checkin"
     }
     access = seed_access(caller, client_id, pro, profile if isinstance(profile, ClientProfile) else None, checkins)
-    _read.set((access, items))
+    _read.set((access, items, blocked))
     return access
 
 
@@ -97,15 +91,18 @@ def client_log(caller: Caller, client_id: str, history: HistoryRepository = hist
     access = client_access(caller, client_id)
     seeded = _read.get()
     _read.set(None)
-    items = seeded[1] if seeded is not None and seeded[0] is access else history.client_items(access.client_id)
-    return build_log(access, items)
+    if seeded is not None and seeded[0] is access:
+        return build_log(access, seeded[1], blocked=seeded[2])
+    _, blocked = history.caller_items(caller.pro_id, client_id)
+    return build_log(access, history.client_items(access.client_id), blocked=blocked)
 
 
 class _Sections:
     """The log's sections, filled item by item from the collection."""
 
-    def __init__(self, now: dt.datetime) -> None:
+    def __init__(self, now: dt.datetime, blocked_by: str | None) -> None:
         self.now = now
+        self.blocked_by = blocked_by
         self.past: list[AppointmentOut] = []
         self.upcoming: list[AppointmentOut] = []
         self.purchases: list[PurchaseOut] = []
@@ -144,6 +141,8 @@ class _Sections:
         if not isinstance(appt, Appointment):
             return
         out = appointment_out(appt)
+        if self.blocked_by is not None and appt.provider_id == self.blocked_by:
+            out.blocked = True
         if appt.status == "completed":
             self.past.append(out)
         elif appt.status in UPCOMING and out.end > self.now:
@@ -168,8 +167,12 @@ class _Sections:
             self.photo = (order, out)
 
 
-def build_log(access: ClientAccess, items: list[Raw], now: dt.datetime | None = None) -> ClientLog:
-    sections = _Sections(now or clock.now())
+def build_log(
+    access: ClientAccess, items: list[Raw], *, blocked: bool = False, now: dt.datetime | None = None
+) -> ClientLog:
+    """The log from the collection's items. ``blocked``: the caller blocked this client; their own
+    bookings with it are flagged (they stand: SPEC.md)."""
+    sections = _Sections(now or clock.now(), access.caller.pro_id if blocked else None)
     for raw in items:
         sk = str(raw.get("sk", {}).get("S", ""))
         try:
@@ -186,7 +189,7 @@ def build_log(access: ClientAccess, items: list[Raw], now: dt.datetime | None = 
         return entries[:SECTION_LIMIT]
 
     return ClientLog(
-        client=to_client(access.client, access.book),
+        client=to_client(access.client, access.book).model_copy(update={"blocked": blocked}),
         profile_photo=sections.photo[1] if sections.photo else None,
         past_services=bounded("past_services", sections.past, lambda a: (a.start, a.appointment_id), True),
         upcoming_appointments=bounded(
