@@ -313,3 +313,39 @@ def test_member_writes_to_not_yet_imported_clients_answer_import_in_progress(sta
     else:
         assert profile["owner"]["S"] == f"STUDIO#{studio_id}"
     assert bob.get(f"/clients/{cid}").status_code == 200
+
+
+def test_a_client_with_an_open_gift_card_is_not_deleted(stack: Stack, pro: MakePro) -> None:
+    alice = pro("alice")
+    studio_id = _studio(alice)["studio_id"]
+    _wait_import(stack, alice, studio_id)
+    cid = _client(alice, "Noa", phone=unique_phone())["client_id"]
+    card = alice.post(f"/clients/{cid}/gift-cards", json={"amount": 500, "currency": "USD"})
+    assert card.status_code == 201, card.text
+    refused = alice.delete(f"/studios/{studio_id}/clients/{cid}")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "open_balance"
+    assert alice.get(f"/clients/{cid}").status_code == 200
+    spent = alice.post(f"/clients/{cid}/gift-cards/{card.json()['gift_card_id']}/redemptions", json={"amount": 500})
+    assert spent.status_code in (200, 201), spent.text
+    assert alice.delete(f"/studios/{studio_id}/clients/{cid}").status_code == 202
+
+
+def test_my_clients_name_prefix_search_and_pages(stack: Stack, pro: MakePro) -> None:
+    solo = pro("solo")
+    for name in ("Zoë Adams", "zoe Baker", "Yara", "Zed", "Ana"):
+        _client(solo, name, phone=unique_phone())
+    found = solo.get("/me/clients", params={"q": "ZOE"}).json()["items"]
+    assert sorted(c["name"] for c in found) == ["Zoë Adams", "zoe Baker"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = solo.get("/me/clients", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        assert len(page["items"]) <= 2
+        seen += [c["name"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(["Zoë Adams", "zoe Baker", "Yara", "Zed", "Ana"])
+    assert solo.get("/me/clients", params={"limit": 101}).status_code == 422
+    assert solo.get("/me/clients", params={"cursor": "not-ours"}).status_code == 422
