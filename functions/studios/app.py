@@ -12,6 +12,7 @@ from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN
 from salon.schemas.clients import ClientPage
 from salon.schemas.common import DEFAULT_PAGE, PageLimit
+from salon.schemas.departures import DeparturePreview
 from salon.schemas.studios import (
     Invite,
     InviteCreate,
@@ -25,7 +26,7 @@ from salon.schemas.studios import (
     Studio,
     StudioCreate,
 )
-from salon.services import membership, studios
+from salon.services import departures, membership, studios
 
 router = Router()
 StudioId = Annotated[str, Path(pattern=ULID_PATTERN, description="A studio's ULID.")]
@@ -75,6 +76,27 @@ def get_member(studio_id: StudioId, pro_id: ProId) -> Member:
 @router.patch("/studios/<studio_id>/members/<pro_id>", summary="Admins: change a member's role")
 def change_role(studio_id: StudioId, pro_id: ProId, data: RoleUpdate) -> Member:
     return studios.change_role(current_caller(router), studio_id, pro_id, data)
+
+
+@router.delete(
+    "/studios/<studio_id>/members/<pro_id>",
+    summary="Leave (the pro) or remove a member (an admin); the clients are split by a job (202)",
+)
+def leave(studio_id: StudioId, pro_id: ProId) -> Response[Member]:
+    return json_response(202, departures.leave(current_caller(router), studio_id, pro_id))
+
+
+@router.get(
+    "/studios/<studio_id>/members/<pro_id>/departure",
+    summary="Preview of a leave: which clients each side keeps, and why",
+)
+def departure_preview(
+    studio_id: StudioId,
+    pro_id: ProId,
+    limit: Annotated[PageLimit, Query()] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> DeparturePreview:
+    return departures.preview(current_caller(router), studio_id, pro_id, limit, cursor)
 
 
 @router.post("/studios/<studio_id>/owner", summary="The owner hands ownership to another admin")

@@ -164,3 +164,8 @@ QUOTA = "QUOTA"
 def upload_sk(upload_id: str) -> str:
     """A file of a client (pending or confirmed), in the client's item collection."""
     return f"{UPLOAD_PREFIX}{upload_id}"
+
+
+def kept_sk(pro_id: str, client_id: str) -> str:
+    """A departing pro's personal id for a studio client they keep (in the studio's partition)."""
+    return f"KEPT#{pro_id}#{client_id}"

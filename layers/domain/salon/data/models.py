@@ -335,6 +335,12 @@ class Member(TableItem, discriminator="member"):
     imported = NumberAttribute(default=0)
     merged = NumberAttribute(default=0)
     conflicts = NumberAttribute(default=0)
+    # departure (issue 7): status leaving -> left; what each side kept (salon.services.departures)
+    left_at = UnicodeAttribute(null=True)
+    removed_by = UnicodeAttribute(null=True)
+    kept_by_pro = NumberAttribute(null=True)
+    kept_by_studio = NumberAttribute(null=True)
+    left_with_pro = NumberAttribute(null=True)
 
 
 class Invite(TableItem, discriminator="invite"):
@@ -383,3 +389,13 @@ class JoinFailures(TableItem, discriminator="joinfail"):
     """``PRO#<pro>`` / ``JOINFAIL#<window>``: failed invite redemptions in one window, for throttling."""
 
     failures = NumberAttribute(default=0)
+
+
+class KeptClient(TableItem, discriminator="kept"):
+    """``STUDIO#<sid>`` / ``KEPT#<pro>#<cid>``: a departing pro's new personal id for a studio client they keep,
+    written before anything is copied so a retried departure chunk reuses it."""
+
+    studio_id = UnicodeAttribute()
+    pro_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()  # the studio client
+    new_client_id = UnicodeAttribute()  # the pro's personal copy

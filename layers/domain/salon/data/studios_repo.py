@@ -58,9 +58,12 @@ def _pro_membership_update(tx: Tx, pro_id: str, studio: Studio | Invite, studio_
             ":country": s(country),
             ":zone": s(zone),
             ":plan": s(plan),
+            ":leaving": s("leaving"),
         },
         names={"#role": "role"},
-        condition="attribute_not_exists(studio_id)",
+        # not while a departure still splits their clients (salon.services.departures)
+        condition="attribute_not_exists(studio_id) AND (attribute_not_exists(membership_status) "
+        "OR membership_status <> :leaving)",
     )
 
 

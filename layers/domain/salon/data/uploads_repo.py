@@ -68,6 +68,8 @@ class UploadsRepository(Protocol):
 
     def delete_upload(self, client_id: str, upload_id: str) -> Upload | None: ...
 
+    def add_history(self, client_id: str, pro_id: str) -> None: ...
+
 
 class DynamoUploadsRepository:
     """The real repository, over the single table (low-level calls where pynamodb cannot say it)."""
@@ -148,6 +150,20 @@ class DynamoUploadsRepository:
                     return False
             raise
         return True
+
+    def add_history(self, client_id: str, pro_id: str) -> None:
+        """The uploader in the profile's ``history_pros`` (a departure reads who has work on a client there)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(keys.client_pk(client_id), keys.PROFILE),
+                UpdateExpression="ADD history_pros :p",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":p": {"SS": [pro_id]}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def get_upload(self, client_id: str, upload_id: str) -> Upload | None:
         try:

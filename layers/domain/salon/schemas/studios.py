@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from salon.schemas.common import ApiModel, ShortText
+from salon.schemas.departures import DepartureSummary
 from salon.schemas.me import Plan, Role
 
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
@@ -87,6 +88,7 @@ class Member(ApiModel):
     status: Literal["active", "leaving", "left"]
     joined_at: dt.datetime
     import_: ImportSummary = Field(alias="import", serialization_alias="import")
+    departure: DepartureSummary | None = Field(None, description="Set once the member leaves or is removed.")
 
     model_config = ApiModel.model_config | {"populate_by_name": True}
 

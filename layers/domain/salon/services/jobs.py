@@ -18,6 +18,7 @@ KINDS = {
     "refan_member": "salon.services.maintenance:refan_member",
     "studio_plan": "salon.services.maintenance:copy_studio_plan",
     "delete_client": "salon.services.maintenance:delete_client",
+    "departure": "salon.services.departures:run_departure_chunk",
 }
 
 

@@ -77,7 +77,8 @@ def _member_keys(record: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def member_jobs(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The long work a change of a member item starts: an import on joining, a re-fan on a role change."""
+    """The long work a change of a member item starts: an import on joining, a re-fan on a role change,
+    the split of the clients on leaving."""
     ids = _member_keys(record)
     if ids is None:
         return []
@@ -99,6 +100,8 @@ def member_jobs(record: dict[str, Any]) -> list[dict[str, Any]]:
         jobs.append({"kind": "import", "studio_id": studio_id, "pro_id": pro_id})
     if new and old and attr(new, "role") != attr(old, "role"):
         jobs.append({"kind": "refan_member", "studio_id": studio_id, "pro_id": pro_id})
+    if new and attr(new, "status") == "leaving" and (not old or attr(old, "status") != "leaving"):
+        jobs.append({"kind": "departure", "studio_id": studio_id, "pro_id": pro_id})
     return jobs
 
 

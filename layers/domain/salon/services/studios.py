@@ -17,6 +17,7 @@ from salon.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from salon.identity import Caller
 from salon.ids import new_id
 from salon.schemas.common import decode_cursor, encode_cursor
+from salon.schemas.departures import DepartureSummary
 from salon.schemas.studios import (
     ImportSummary,
     Invite,
@@ -147,8 +148,11 @@ def list_members(
 
 
 def get_member(caller: Caller, studio_id: str, pro_id: str, repo: StudiosRepository = repository) -> Member:
-    _membership(caller, studio_id, repo)
+    if caller.pro_id != pro_id:  # a pro reads their own membership even after leaving (departure progress)
+        _membership(caller, studio_id, repo)
     member = repo.get_member(studio_id, pro_id)
+    if member is None and caller.pro_id == pro_id:
+        raise NotFound("No such studio.", code="studio_not_found")
     if member is None:
         raise NotFound("No such member.", code="member_not_found")
     return member_out(member)
@@ -217,7 +221,19 @@ def member_out(member: MemberItem) -> Member:
                 merged=int(member.merged or 0),
                 conflicts=int(member.conflicts or 0),
             ),
+            "departure": _departure(member),
         }
+    )
+
+
+def _departure(member: MemberItem) -> DepartureSummary | None:
+    if member.status == "active":
+        return None
+    return DepartureSummary(
+        status="running" if member.status == "leaving" else "done",
+        kept_by_pro=int(member.kept_by_pro or 0),
+        kept_by_studio=int(member.kept_by_studio or 0),
+        left_with_pro=int(member.left_with_pro or 0),
     )
 
 

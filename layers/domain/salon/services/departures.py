@@ -1,0 +1,665 @@
+"""Leaving a studio (SPEC.md "Studio life cycle" step 5): each side keeps what it should, nothing is lost.
+
+``leave`` (``DELETE /studios/{sid}/members/{pro}``) is one transaction: the member goes active -> leaving,
+the studio forgets the pro's role (and counts one admin less), and the pro's profile is detached at once,
+so their access read puts them back in their own book and every studio client is out of reach. The stream
+turns the member's new status into a ``departure`` job, run here one chunk at a time:
+
+- the studio clients still assigned to the pro are read from the pro's own partition (their views), the
+  profiles by BatchGetItem, and each client's collection by one Query;
+- :func:`decide` splits them: the pro keeps what they added (created, brought on join, merged on join);
+  the studio keeps what someone else added, what anyone else has history with (``history_pros``, and the
+  items themselves as a safety net), and what holds an open package or gift card; a client the studio does
+  not keep leaves the studio with the pro;
+- a kept client becomes a NEW personal client of the pro (its id is written on a mapping item first, so a
+  retry reuses it) holding only what the pro authored or did: notes, formula versions, confirmed photos
+  (the S3 objects copied, registered first so their S3 events confirm them), appointments they served and
+  purchases they sold (packages and gift cards too when the client leaves the studio);
+- then, in one transaction per chunk with the member's counters, the pro is unassigned from each studio
+  client the studio keeps (their view becomes a tombstone through the stream) and each client that leaves
+  the studio is marked deleted (the cascade job removes it; the copy exists already).
+
+Every step is idempotent: copies are puts of the same keys, the profile put is conditional, the final
+write is conditional on the pro still being assigned, and the counters move only with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from salon import clock
+from salon.data import keys
+from salon.data.batch import batch_get, write_batch
+from salon.data.connection import table_connection
+from salon.data.models import (
+    ClientProfile,
+    ClientView,
+    Member,
+    ProProfile,
+    Studio,
+    TableItem,
+    UniqueContact,
+    Upload,
+    item_from_raw,
+)
+from salon.data.tx import TransactionCancelled, Tx, n, s, update_item
+from salon.errors import Conflict, Forbidden, NotFound
+from salon.identity import Caller
+from salon.ids import new_id
+from salon.schemas.common import decode_cursor, encode_cursor
+from salon.schemas.departures import DepartureClient, DeparturePreview
+from salon.schemas.studios import Member as MemberOut
+from salon.services.contact import fold_name
+from salon.services.views import build_view
+
+logger = Logger(child=True)
+
+CHUNK = 25  # studio clients split per job message
+WORKERS = 8  # clients copied in parallel within a chunk
+CONTACT_FIELDS = ("name", "phone", "email", "birthday", "tags", "allergies", "marketing_consent")
+#: The attribute naming who wrote or did each kind of history item.
+AUTHOR_FIELD = {
+    "NOTE#": "author_id",
+    "FORMULA#": "author_id",
+    "APPT#": "provider_id",
+    "PURCHASE#": "sold_by",
+    "PKG#": "sold_by",
+    "GIFT#": "sold_by",
+    "UPLOAD#": "uploaded_by",
+}
+#: Bookkeeping of the studio's record, never copied (the quota follows the copied files).
+NOT_COPIED = ("PROFILE", "ALIAS", "QUOTA", "CHECKIN#", "MERGE#", "CONFLICT#")
+#: Balances stay with the book that sold them unless the client leaves the studio altogether.
+BALANCES = ("PKG#", "GIFT#")
+INDEX_ATTRIBUTES = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+
+
+# ------------------------------------------------------------------------------------------ the rule
+@dataclass(frozen=True)
+class Decision:
+    pro_keeps: bool
+    studio_keeps: bool
+    reasons: tuple[str, ...]
+
+    @property
+    def leaves_with_pro(self) -> bool:
+        return not self.studio_keeps
+
+
+def added_by(pro_id: str, created_by: str | None, brought_by: str | None) -> bool:
+    return pro_id in (created_by, brought_by)
+
+
+def decide(
+    pro_id: str,
+    *,
+    created_by: str | None,
+    brought_by: str | None,
+    history_pros: Iterable[str] = (),
+    merged_by_pro: bool = False,
+    open_balance: bool = False,
+    others_did: bool = False,
+) -> Decision:
+    """Who keeps a studio client when ``pro_id`` leaves.
+
+    The pro keeps it iff they created it, brought it on join, or merged their own client into it on join.
+    The studio keeps it iff someone else added it, anyone else (a member now or before) has history with it,
+    or it holds an open package or gift card. A client the studio does not keep was added by the pro, so the
+    pro keeps it: it leaves the studio with them. ``others_did``: the client's own items name someone else
+    (the job's check behind ``history_pros``).
+    """
+    reasons: list[str] = []
+    mine = added_by(pro_id, created_by, brought_by)
+    if created_by == pro_id:
+        reasons.append("created_by_pro")
+    if brought_by == pro_id and created_by != pro_id:
+        reasons.append("brought_by_pro")
+    if merged_by_pro and not mine:
+        reasons.append("merged_by_pro")
+    if not mine:
+        reasons.append("added_by_other")
+    if others_did or set(history_pros) - {pro_id}:
+        reasons.append("other_history")
+    if open_balance:
+        reasons.append("open_balance")
+    pro_keeps = mine or merged_by_pro
+    studio_keeps = not mine or "other_history" in reasons or open_balance
+    return Decision(pro_keeps=pro_keeps or not studio_keeps, studio_keeps=studio_keeps, reasons=tuple(reasons))
+
+
+def balance_decides(pro_id: str, profile: ClientProfile, others: bool = False) -> bool:
+    """Only a client the pro added, with no one else's history, needs the open-balance check."""
+    return (
+        added_by(pro_id, profile.created_by, profile.brought_by)
+        and not others
+        and not (set(profile.history_pros or set()) - {pro_id})
+    )
+
+
+# ------------------------------------------------------------------------------------ HTTP: leave
+@dataclass
+class _Read:
+    caller: ProProfile | None
+    member: Member | None
+    studio: Studio | None
+
+
+def _read(caller: Caller, studio_id: str, pro_id: str) -> _Read:
+    """The caller's profile, the member and the studio: one BatchGetItem."""
+    wanted = [
+        (keys.pro_pk(caller.pro_id), keys.PROFILE),
+        (keys.studio_pk(studio_id), keys.member_sk(pro_id)),
+        (keys.studio_pk(studio_id), keys.STUDIO),
+    ]
+    found = batch_get(wanted)
+    me, member, studio = (found.get(k) for k in wanted)
+    return _Read(
+        me if isinstance(me, ProProfile) else None,
+        member if isinstance(member, Member) else None,
+        studio if isinstance(studio, Studio) else None,
+    )
+
+
+def _authorise(caller: Caller, studio_id: str, pro_id: str, read: _Read) -> Member:
+    """The pro themself (while their member item exists) or an active admin of the studio."""
+    me = read.caller
+    is_member = me is not None and me.studio_id == studio_id and me.membership_status == "active"
+    if caller.pro_id == pro_id:
+        if read.member is None:
+            raise NotFound("No such studio.", code="studio_not_found")
+        return read.member
+    if not is_member:
+        raise NotFound("No such studio.", code="studio_not_found")
+    assert me is not None
+    if me.role != "admin":
+        raise Forbidden("Only studio admins may remove a member.", code="admin_only")
+    if read.member is None:
+        raise NotFound("No such member.", code="member_not_found")
+    return read.member
+
+
+def leave(caller: Caller, studio_id: str, pro_id: str) -> MemberOut:
+    """The pro leaves, or an admin removes them: 202 with the member, the split runs as a job."""
+    from salon.services.studios import member_out
+
+    read = _read(caller, studio_id, pro_id)
+    member = _authorise(caller, studio_id, pro_id, read)
+    if member.status != "active":
+        return member_out(member)  # leaving or left already: the same answer as the first DELETE
+    studio = read.studio
+    if studio is None:
+        raise NotFound("No such studio.", code="studio_not_found")
+    if studio.owner_id == pro_id:
+        _refuse_owner(studio, pro_id)
+    now = clock.now_iso()
+    tx = Tx()
+    tx.update(
+        keys.studio_pk(studio_id),
+        keys.member_sk(pro_id),
+        "SET #status = :leaving, left_at = :now, removed_by = :by, kept_by_pro = :zero, kept_by_studio = :zero, "
+        "left_with_pro = :zero",
+        values={
+            ":leaving": s("leaving"),
+            ":active": s("active"),
+            ":now": s(now),
+            ":by": s(caller.pro_id),
+            ":zero": n(0),
+            ":role": s(member.role),
+        },
+        names={"#status": "status", "#role": "role"},
+        condition="#status = :active AND #role = :role",
+    )
+    admin = member.role == "admin"
+    values: dict[str, Any] = {":pro": s(pro_id), ":role": s(member.role)}
+    condition = "owner_id <> :pro AND member_roles.#pro = :role"
+    expression = "REMOVE member_roles.#pro"
+    if admin:
+        expression += " ADD admin_count :minus"
+        values |= {":minus": n(-1), ":one": n(1)}
+        condition += " AND admin_count > :one"
+    studio_index = tx.update(
+        keys.studio_pk(studio_id), keys.STUDIO, expression, values=values, names={"#pro": pro_id}, condition=condition
+    )
+    # Detached at once: the access read decides by this profile, so studio clients are out of reach now.
+    tx.update(
+        keys.pro_pk(pro_id),
+        keys.PROFILE,
+        "SET membership_status = :leaving REMOVE studio_id, #role, studio_country, studio_time_zone, studio_plan",
+        values={":leaving": s("leaving"), ":sid": s(studio_id)},
+        names={"#role": "role"},
+        condition="studio_id = :sid",
+    )
+    try:
+        tx.run()
+    except TransactionCancelled as exc:
+        if exc.conflict:
+            raise Conflict("The studio changed meanwhile; try again.", code="member_changed") from None
+        if exc.failed(studio_index):
+            again = _read(caller, studio_id, pro_id).studio
+            if again is not None and again.owner_id == pro_id:
+                _refuse_owner(again, pro_id)
+            if admin and again is not None and int(again.admin_count) <= 1:
+                raise Conflict("The last admin cannot leave while other members remain.", code="last_admin") from None
+        raise Conflict("The member changed meanwhile; read it again.", code="member_changed") from None
+    member.status = "leaving"
+    member.left_at = now
+    member.removed_by = caller.pro_id
+    member.kept_by_pro = member.kept_by_studio = member.left_with_pro = 0
+    return member_out(member)
+
+
+def _refuse_owner(studio: Studio, pro_id: str) -> None:
+    """The owner is an admin, so the last admin is always the owner: name what must happen first."""
+    others = {p for p in (studio.member_roles.as_dict() if studio.member_roles else {}) if p != pro_id}
+    if int(studio.admin_count) <= 1 and others:
+        raise Conflict(
+            "The last admin cannot leave while other members remain: make another member admin, then hand over "
+            "ownership.",
+            code="last_admin",
+        )
+    raise Conflict("The owner hands over ownership before leaving.", code="owner_must_transfer")
+
+
+# ---------------------------------------------------------------------------------- HTTP: preview
+def preview(caller: Caller, studio_id: str, pro_id: str, limit: int, cursor: str | None) -> DeparturePreview:
+    """Which studio clients of the pro each side would keep, and why; read from the profiles, plus one
+    small Query of a client only where a merge or an open balance decides the outcome."""
+    read = _read(caller, studio_id, pro_id)
+    member = _authorise(caller, studio_id, pro_id, read)
+    if member.status == "left":
+        raise NotFound("No such member.", code="member_not_found")
+    after = decode_cursor(cursor).get("after") if cursor else None
+    if after is not None and not after.startswith("CLIENT#"):
+        from salon.errors import field_error
+
+        raise field_error("query", "cursor", "Not a cursor this API gave out.")
+    profiles, last = _assigned(studio_id, pro_id, limit, after)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        decisions = list(pool.map(lambda p: _preview_decision(pro_id, p), profiles))
+    items = [
+        DepartureClient(
+            client_id=p.client_id,
+            name=p.name,
+            pro_keeps=d.pro_keeps,
+            studio_keeps=d.studio_keeps,
+            reasons=list(d.reasons),  # type: ignore[arg-type]
+        )
+        for p, d in zip(profiles, decisions, strict=True)
+    ]
+    return DeparturePreview(
+        studio_id=studio_id,
+        pro_id=pro_id,
+        items=items,
+        next_cursor=encode_cursor({"after": last}) if last else None,
+    )
+
+
+def _preview_decision(pro_id: str, profile: ClientProfile) -> Decision:
+    merged = False
+    balance = False
+    if not added_by(pro_id, profile.created_by, profile.brought_by):
+        merged = any(r.get("pro_id", {}).get("S") == pro_id for r in _query_raw(profile.client_id, "MERGE#"))
+    elif balance_decides(pro_id, profile):
+        from salon.services.membership import has_open_balance
+
+        balance = has_open_balance(profile.client_id)
+    return decide(
+        pro_id,
+        created_by=profile.created_by,
+        brought_by=profile.brought_by,
+        history_pros=profile.history_pros or set(),
+        merged_by_pro=merged,
+        open_balance=balance,
+    )
+
+
+def _assigned(studio_id: str, pro_id: str, limit: int, after: str | None) -> tuple[list[ClientProfile], str | None]:
+    """Up to ``limit`` studio clients assigned to the pro, from their own partition (views; tombstones and
+    flags skipped) and the profiles (BatchGetItem); and the sort key to continue after, if more may follow."""
+    owner = keys.book_owner_for_studio(studio_id)
+    results = TableItem.query(
+        keys.pro_pk(pro_id),
+        TableItem.sk.startswith("CLIENT#"),
+        page_size=4 * limit + 1,
+        last_evaluated_key={"pk": {"S": keys.pro_pk(pro_id)}, "sk": {"S": after}} if after else None,
+        consistent_read=True,
+    )
+    views: list[ClientView] = []
+    last: str | None = None
+    more = False
+    for item in results:
+        if isinstance(item, ClientView) and item.owner == owner:
+            if len(views) == limit:
+                more = True
+                break
+            views.append(item)
+        last = item.sk
+    profiles = batch_get([(keys.client_pk(v.client_id), keys.PROFILE) for v in views])
+    mine = []
+    for view in views:
+        profile = profiles.get((keys.client_pk(view.client_id), keys.PROFILE))
+        if (
+            isinstance(profile, ClientProfile)
+            and profile.owner == owner
+            and pro_id in (profile.assignees or set())
+            and not getattr(profile, "deleted_at", None)
+        ):
+            mine.append(profile)
+    return mine, (last if more else None)
+
+
+def _query_raw(client_id: str, prefix: str | None = None) -> list[dict[str, Any]]:
+    """A client's items as plain DynamoDB values (kinds added later never break the split)."""
+    conn = table_connection()
+    items: list[dict[str, Any]] = []
+    start = None
+    condition = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
+    values = {":pk": s(keys.client_pk(client_id)), **({":prefix": s(prefix)} if prefix else {})}
+    while True:
+        resp = conn.client.query(
+            TableName=TableItem.Meta.table_name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        items += resp.get("Items", [])
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+# --------------------------------------------------------------------------------------- the job
+@dataclass
+class Outcome:
+    profile: ClientProfile
+    decision: Decision
+    new_client_id: str | None = None
+
+
+def run_departure_chunk(message: dict[str, Any]) -> None:
+    """One chunk: split up to ``CHUNK`` assigned studio clients, then enqueue the next, or finish."""
+    from salon.services.jobs import enqueue
+
+    studio_id, pro_id = message["studio_id"], message["pro_id"]
+    try:
+        member = TableItem.get(keys.studio_pk(studio_id), keys.member_sk(pro_id), consistent_read=True)
+    except TableItem.DoesNotExist:
+        return
+    if not isinstance(member, Member) or member.status != "leaving":
+        return  # finished already (a replayed message), or never left
+    profiles, last = _assigned(studio_id, pro_id, CHUNK, message.get("after"))
+    if profiles:
+        with ThreadPoolExecutor(min(WORKERS, len(profiles))) as pool:
+            outcomes = list(pool.map(lambda p: split_client(studio_id, pro_id, p), profiles))
+        _settle(studio_id, pro_id, outcomes)
+    if last is not None:
+        enqueue("departure", studio_id=studio_id, pro_id=pro_id, after=last)
+        return
+    _finish(studio_id, pro_id)
+
+
+def split_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome:
+    """Decide one client and, when the pro keeps it, make their personal copy (idempotent)."""
+    raw_items = _query_raw(profile.client_id)
+    others = any(_author(raw) not in (None, pro_id) for raw in raw_items)
+    merges = [r for r in raw_items if r["sk"]["S"].startswith("MERGE#") and r.get("pro_id", {}).get("S") == pro_id]
+    balance = False
+    if balance_decides(pro_id, profile, others):
+        from salon.services.membership import has_open_balance
+
+        balance = has_open_balance(profile.client_id)
+    decision = decide(
+        pro_id,
+        created_by=profile.created_by,
+        brought_by=profile.brought_by,
+        history_pros=profile.history_pros or set(),
+        merged_by_pro=bool(merges),
+        open_balance=balance,
+        others_did=others,
+    )
+    outcome = Outcome(profile, decision)
+    if decision.pro_keeps:
+        new_id = _kept_id(studio_id, pro_id, profile.client_id)
+        use_brought = not added_by(pro_id, profile.created_by, profile.brought_by)
+        target = _create_personal(studio_id, pro_id, profile, new_id, merges if use_brought else [], raw_items)
+        _copy_items(pro_id, profile.client_id, target, raw_items, everything=decision.leaves_with_pro)
+        outcome.new_client_id = target
+    return outcome
+
+
+def _author(raw: dict[str, Any]) -> str | None:
+    sk = raw["sk"]["S"]
+    for prefix, name in AUTHOR_FIELD.items():
+        if sk.startswith(prefix):
+            if prefix == "UPLOAD#" and raw.get("status", {}).get("S") != "confirmed":
+                return None  # a pending reservation is no one's work yet
+            return str(raw.get(name, {}).get("S", "")) or None
+    return None
+
+
+def _kept_id(studio_id: str, pro_id: str, client_id: str) -> str:
+    """The pro's new id for this client: chosen once (``if_not_exists``), reused by every retry."""
+    item = update_item(
+        keys.studio_pk(studio_id),
+        keys.kept_sk(pro_id, client_id),
+        "SET kind = :kind, studio_id = :sid, pro_id = :pro, client_id = :cid, "
+        "new_client_id = if_not_exists(new_client_id, :new)",
+        values={":kind": s("kept"), ":sid": s(studio_id), ":pro": s(pro_id), ":cid": s(client_id), ":new": s(new_id())},
+        return_new=True,
+    )
+    return str(item["new_client_id"]["S"])
+
+
+def _brought_values(merges: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the pro brought to a merge (the earliest merge first), decoded from the merge records."""
+    values: dict[str, Any] = {}
+    for record in sorted(merges, key=lambda r: r.get("merged_at", {}).get("S", "")):
+        for name, raw in (record.get("brought", {}).get("M") or {}).items():
+            if name in CONTACT_FIELDS and name not in values:
+                values[name] = json.loads(raw["S"])
+    return values
+
+
+def _create_personal(
+    studio_id: str,
+    pro_id: str,
+    studio_client: ClientProfile,
+    new_client_id: str,
+    merges: list[dict[str, Any]],
+    raw_items: list[dict[str, Any]],
+) -> str:
+    """The pro's new personal client, its uniqueness items and the pro's view, all or nothing; the id the
+    copies go to (an existing personal client of the pro when one holds the phone or email already)."""
+    owner = keys.book_owner_for_pro(pro_id)
+    if merges:
+        values = _brought_values(merges)
+    else:
+        values = {name: getattr(studio_client, name, None) for name in CONTACT_FIELDS}
+    now = clock.now_iso()
+    profile = ClientProfile(keys.client_pk(new_client_id), keys.PROFILE)
+    profile.client_id = new_client_id
+    profile.owner = owner
+    profile.name = values.get("name") or studio_client.name
+    profile.name_folded = fold_name(profile.name)
+    profile.phone = values.get("phone")
+    profile.email = values.get("email")
+    profile.birthday = values.get("birthday")
+    profile.tags = list(values.get("tags") or [])
+    profile.allergies = list(values.get("allergies") or [])
+    profile.marketing_consent = bool(values.get("marketing_consent"))
+    profile.version = 1
+    profile.created_at = studio_client.created_at
+    profile.updated_at = now
+    profile.created_by = pro_id
+    profile.brought_by = pro_id
+    profile.assignees = {pro_id}
+    profile.history_pros = {pro_id} if any(_author(r) == pro_id for r in raw_items) else set()
+    profile.gsi1pk = keys.book_pk(owner)
+    profile.gsi1sk = keys.book_name_sk(profile.name_folded, new_client_id)
+    tx = Tx()
+    profile_index = tx.put(profile, condition="attribute_not_exists(pk)")
+    uniques: dict[int, str] = {}
+    for value, builder in ((profile.phone, keys.unique_phone_pk), (profile.email, keys.unique_email_pk)):
+        if value:
+            unique = UniqueContact(builder(owner, value), keys.UNIQUE)
+            unique.client_id = new_client_id
+            uniques[tx.put(unique, condition="attribute_not_exists(pk)", return_old=True)] = builder(owner, value)
+    # The pro's view comes with the profile (read-your-writes, D1); the stream sees the same version.
+    tx.put(build_view(profile, pro_id, masked=False, changed_at_us=clock.now_us()))
+    try:
+        tx.run()
+    except TransactionCancelled as exc:
+        if exc.conflict:
+            raise
+        if exc.failed(profile_index):
+            return new_client_id  # made by an earlier attempt
+        for index in uniques:
+            existing = (exc.old_item(index) or {}).get("client_id", {}).get("S")
+            if exc.failed(index) and existing:
+                # The pro registered this person in their own book meanwhile: their work goes there.
+                update_item(
+                    keys.studio_pk(studio_id),
+                    keys.kept_sk(pro_id, studio_client.client_id),
+                    "SET new_client_id = :existing",
+                    values={":existing": s(existing)},
+                )
+                return str(existing)
+        raise
+    return new_client_id
+
+
+def _copy_items(
+    pro_id: str, client_id: str, target_id: str, raw_items: list[dict[str, Any]], *, everything: bool
+) -> None:
+    """Put copies of the pro's items under ``target_id`` with the same sort keys (idempotent), files first
+    registered and then copied in S3 so their events confirm them. ``everything``: the client leaves the
+    studio, so authorless items and closed balances the pro sold come along too."""
+    from salon.data.uploads_repo import repository as uploads_repository
+    from salon.services import uploads
+
+    copies: list[dict[str, Any]] = []
+    files = []
+    for raw in raw_items:
+        sk = raw["sk"]["S"]
+        if sk in NOT_COPIED or sk.startswith(NOT_COPIED):
+            continue
+        author = _author(raw)
+        if sk.startswith(keys.UPLOAD_PREFIX):
+            if author == pro_id:
+                files.append(raw)
+            continue
+        if sk.startswith(BALANCES) and not everything:
+            continue
+        known = any(sk.startswith(prefix) for prefix in AUTHOR_FIELD)
+        if author == pro_id or (everything and not known):
+            copy = {k: v for k, v in raw.items() if k not in INDEX_ATTRIBUTES}
+            copy["pk"] = s(keys.client_pk(target_id))
+            copy["copied_from"] = s(client_id)
+            if "client_id" in copy:
+                copy["client_id"] = s(target_id)
+            copies.append(copy)
+    write_batch(raw_puts=copies)
+    confirmed = (
+        {u.upload_id for u in uploads_repository.list_uploads(target_id) if u.status == "confirmed"} if files else set()
+    )
+    for raw in files:
+        source = item_from_raw(raw)
+        if not isinstance(source, Upload) or source.upload_id in confirmed:
+            continue  # copied and confirmed by an earlier attempt
+        # Registers the copy (same upload id: idempotent), then copies the object; its S3 event confirms it.
+        uploads.copy_file(source, target_id, uploaded_by=pro_id)
+
+
+def _settle(studio_id: str, pro_id: str, outcomes: list[Outcome]) -> None:
+    """The studio side of a chunk, with the counters, in one transaction: unassign the pro from the clients
+    the studio keeps, mark deleted those that leave with the pro. Conditional on the pro still being
+    assigned, so a replayed chunk changes and counts nothing twice."""
+    pending = list(outcomes)
+    retry_later = False
+    while pending:
+        tx = Tx()
+        now = clock.now_iso()
+        for outcome in pending:
+            p = outcome.profile
+            common = {":pro": {"SS": [pro_id]}, ":me": s(pro_id), ":owner": s(p.owner)}
+            if outcome.decision.studio_keeps:
+                tx.update(
+                    p.pk,
+                    p.sk,
+                    "DELETE assignees :pro",
+                    values=common,
+                    names={"#owner": "owner"},
+                    condition="#owner = :owner AND contains(assignees, :me)",
+                    return_old=True,
+                )
+            else:
+                tx.update(
+                    p.pk,
+                    p.sk,
+                    "SET deleted_at = :now, version = :next, updated_at = :now REMOVE assignees",
+                    values={**common, ":now": s(now), ":next": n(int(p.version) + 1), ":v": n(int(p.version))},
+                    names={"#owner": "owner"},
+                    condition="#owner = :owner AND contains(assignees, :me) AND version = :v "
+                    "AND attribute_not_exists(deleted_at)",
+                    return_old=True,
+                )
+        kept_pro = sum(1 for o in pending if o.decision.pro_keeps)
+        kept_studio = sum(1 for o in pending if o.decision.studio_keeps)
+        left = sum(1 for o in pending if o.decision.leaves_with_pro)
+        tx.update(
+            keys.studio_pk(studio_id),
+            keys.member_sk(pro_id),
+            "ADD kept_by_pro :a, kept_by_studio :b, left_with_pro :c",
+            values={":a": n(kept_pro), ":b": n(kept_studio), ":c": n(left)},
+        )
+        try:
+            tx.run()
+            break
+        except TransactionCancelled as exc:
+            if exc.conflict:
+                raise
+            failed = [i for i in range(len(pending)) if exc.failed(i)]
+            if not failed:
+                raise
+            for i in failed:
+                old = exc.old_item(i) or {}
+                done = pro_id not in old.get("assignees", {}).get("SS", []) or "deleted_at" in old
+                if not done:
+                    retry_later = True  # edited meanwhile: the retried message decides again
+            pending = [o for i, o in enumerate(pending) if i not in failed]
+    if retry_later:
+        raise RuntimeError("a client changed during the departure; the chunk is retried")
+
+
+def _finish(studio_id: str, pro_id: str) -> None:
+    """No studio client is assigned any more: the member has left."""
+    from salon.data.tx import ConditionFailed
+
+    try:
+        update_item(
+            keys.studio_pk(studio_id),
+            keys.member_sk(pro_id),
+            "SET #status = :left",
+            values={":left": s("left"), ":leaving": s("leaving")},
+            names={"#status": "status"},
+            condition="#status = :leaving",
+        )
+    except ConditionFailed:
+        return
+    with contextlib.suppress(ConditionFailed):  # rejoined elsewhere meanwhile
+        update_item(
+            keys.pro_pk(pro_id),
+            keys.PROFILE,
+            "SET membership_status = :left",
+            values={":left": s("left"), ":leaving": s("leaving")},
+            condition="membership_status = :leaving AND attribute_not_exists(studio_id)",
+        )
+    logger.info("departure done", extra={"studio_id": studio_id, "pro_id": pro_id})
