@@ -362,7 +362,7 @@ def test_concurrent_formula_changes_never_overwrite_each_other(stack: Stack, pro
     fid = me.post(base, json={"name": "Race", "body": "start"}).json()["formula_id"]
 
     def change(i: int) -> Any:
-        return me.put(f"{base}/{fid}", json={"name": "Race", "body": f"writer {i}"})
+        return me.put(f"{base}/{fid}", json={"name": "Race", "body": f"writer {i}"}, timeout=120)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(change, range(8)))

@@ -250,3 +250,47 @@ def test_a_note_that_is_not_yours_is_not_changed(aws: Template) -> None:
     assert isinstance(profile, ClientProfile)
     assert profile.history_pros == {"prov3"}
     assert profile.version == 1
+
+
+def _conflicting_transactions(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """Make the next ``times`` TransactWriteItems fail as AWS does when another write of an item is in flight."""
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    original = botocore.client.BaseClient._make_api_call
+    seen = [0]
+
+    def conflicting(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if operation_name == "TransactWriteItems" and seen[0] < times:
+            seen[0] += 1
+            reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "in progress"}]
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"}}
+            raise ClientError({**error, "CancellationReasons": reasons}, operation_name)
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", conflicting)
+    return seen
+
+
+def test_a_write_that_meets_another_write_of_the_profile_is_tried_again(
+    aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client_id = _solo_client(aws, "solo")
+    begin_request()
+    caller = Caller("solo")
+    seen = _conflicting_transactions(monkeypatch, times=1)
+    note = notes.add_note(caller, client_id, NoteCreate(body="second try"))
+    assert seen[0] == 1
+    assert [n.note_id for n in _items(client_id, "NOTE#") if isinstance(n, Note)] == [note.note_id]
+
+
+def test_a_write_that_keeps_meeting_other_writes_is_409_and_writes_nothing(
+    aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client_id = _solo_client(aws, "solo")
+    begin_request()
+    _conflicting_transactions(monkeypatch, times=100)
+    with pytest.raises(Conflict) as err:
+        notes.add_note(Caller("solo"), client_id, NoteCreate(body="never"))
+    assert err.value.code == "write_conflict"
+    assert _items(client_id, "NOTE#") == []

@@ -8,11 +8,14 @@ stream consumer skips a record whose version its views already hold.
 
 Each method makes exactly one DynamoDB call on its success path; the failure
 paths of edit and delete make one more read to tell "no such note" from "not
-yours".
+yours", and a transaction cancelled by a concurrent write of the profile is
+tried again (at most three attempts).
 """
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any, Protocol
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
@@ -43,6 +46,13 @@ class VersionTaken(Exception):
     """Another writer created this formula version first."""
 
 
+class WriteContended(Exception):
+    """Every attempt met another write of the same client profile (AWS TransactionConflict)."""
+
+
+TRANSACTION_ATTEMPTS = 3
+
+
 class NotesRepository(Protocol):
     def add_note(self, note: Note, profile: ClientProfile) -> None: ...
 
@@ -69,23 +79,33 @@ class DynamoNotesRepository:
     """The real repository, over the single table."""
 
     def _write_with_history(self, item: Note | FormulaVersion, profile: ClientProfile) -> None:
-        """Put ``item`` only if its key is new, and add its author to the profile's ``history_pros``."""
-        try:
-            with TransactWrite(connection=table_connection()) as tx:
-                tx.save(item, condition=TableItem.pk.does_not_exist())
-                tx.update(
-                    profile,
-                    actions=[ClientProfile.history_pros.add({item.author_id})],
-                    condition=ClientProfile.pk.exists(),
-                )
-        except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            codes = [reason.code if reason is not None else None for reason in reasons]
-            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
-                raise ClientGone() from None
-            if codes and codes[0] == "ConditionalCheckFailed":
-                raise VersionTaken() from None
-            raise
+        """Put ``item`` only if its key is new, and add its author to the profile's ``history_pros``.
+
+        On AWS a transaction that meets another write of the profile in flight is
+        cancelled with ``TransactionConflict`` and nothing is written; it is tried
+        again (a few times, with jitter) before the caller is told to retry.
+        """
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                with TransactWrite(connection=table_connection()) as tx:
+                    tx.save(item, condition=TableItem.pk.does_not_exist())
+                    tx.update(
+                        profile,
+                        actions=[ClientProfile.history_pros.add({item.author_id})],
+                        condition=ClientProfile.pk.exists(),
+                    )
+                return
+            except TransactWriteError as exc:
+                reasons = exc.cancellation_reasons or []
+                codes = [reason.code if reason is not None else None for reason in reasons]
+                if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
+                    raise ClientGone() from None
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    raise VersionTaken() from None
+                if "TransactionConflict" not in codes:
+                    raise
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
+        raise WriteContended()
 
     def add_note(self, note: Note, profile: ClientProfile) -> None:
         self._write_with_history(note, profile)

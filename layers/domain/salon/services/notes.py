@@ -20,6 +20,7 @@ from salon.data.notes_repo import (
     NoteRefused,
     NotesRepository,
     VersionTaken,
+    WriteContended,
     repository,
 )
 from salon.errors import Conflict, NotFound, field_error
@@ -40,6 +41,10 @@ def _writable(caller: Caller, client_id: str) -> ClientAccess:
 
 def _client_gone() -> NotFound:
     return NotFound("No such client.", code="client_not_found")
+
+
+def _busy() -> Conflict:
+    return Conflict("The client is being changed by someone else right now; try again.", code="write_conflict")
 
 
 def _note_not_found() -> NotFound:
@@ -65,6 +70,8 @@ def add_note(caller: Caller, client_id: str, data: NoteCreate, repo: NotesReposi
         metrics.count(metrics.NOTES_ADDED)
     except ClientGone:
         raise _client_gone() from None
+    except WriteContended:
+        raise _busy() from None
     return to_note(note)
 
 
@@ -128,6 +135,8 @@ def add_formula(caller: Caller, client_id: str, data: FormulaWrite, repo: NotesR
         repo.add_formula_version(formula, access.client)
     except ClientGone:
         raise _client_gone() from None
+    except WriteContended:
+        raise _busy() from None
     return to_formula(formula)
 
 
@@ -157,6 +166,8 @@ def change_formula(
         repo.add_formula_version(formula, access.client)
     except ClientGone:
         raise _client_gone() from None
+    except WriteContended:
+        raise _busy() from None
     except VersionTaken:
         raise Conflict(
             "Someone changed this formula at the same time; read it again and retry.",
