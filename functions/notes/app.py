@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from salon.api import current_caller, json_response, make_handler, make_resolver
+from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
 from salon.schemas.notes import Formula, FormulaPage, FormulaWrite, Note, NoteCreate, NotePage, NoteUpdate
@@ -100,4 +100,14 @@ def list_formulas(
 
 
 app = make_resolver(router)
-lambda_handler = make_handler(app)
+
+# Adding is a role rule: it runs with the access read, before validation (SPEC.md: access first).
+_ADD = RouteAccess(allow=lambda access: access.can_write_notes, message=notes.NOT_ALLOWED_TO_ADD)
+lambda_handler = make_handler(
+    app,
+    {
+        "POST /clients/{client_id}/notes": _ADD,
+        "POST /clients/{client_id}/formulas": _ADD,
+        "PUT /clients/{client_id}/formulas/{formula_id}": _ADD,
+    },
+)

@@ -385,3 +385,29 @@ def test_concurrent_formula_changes_never_overwrite_each_other(stack: Stack, pro
         ExpressionAttributeValues={":pk": {"S": f"CLIENT#{client_id}"}, ":p": {"S": f"FORMULA#{fid}#"}},
     )
     assert raw["Count"] == len(winners) + 1
+
+
+def test_the_checked_by_scenario_through_the_real_studio_routes(stack: Stack, pro: Callable[..., Api]) -> None:
+    """Create a studio, invite and join, assign and unassign: note visibility follows at once."""
+    alice, bob, carl = pro("owner"), pro("member"), pro("outsider")
+    made = alice.post("/studios", json={"name": "Notes Studio", "country": "US", "time_zone": "America/New_York"})
+    assert made.status_code == 201, made.text
+    studio_id = made.json()["studio_id"]
+    for member in (bob, carl):
+        code = alice.post(f"/studios/{studio_id}/invites", json={"role": "provider"}).json()["code"]
+        assert member.post("/studios/join", json={"code": code}).status_code == 202
+    stack.drain()
+    client_id = _personal_client(bob)  # a member registers it: a studio client assigned to them
+    note = bob.post(f"/clients/{client_id}/notes", json={"body": "Seen by the studio"}).json()
+    assert alice.get(f"/clients/{client_id}/notes").json()["items"] == [note]
+    assert carl.get(f"/clients/{client_id}/notes").status_code == 404
+
+    assignee = f"/studios/{studio_id}/clients/{client_id}/assignees/{carl.sub}"
+    assert alice.put(assignee).status_code == 204
+    assert carl.get(f"/clients/{client_id}/notes").json()["items"] == [note]
+    assert carl.patch(f"/clients/{client_id}/notes/{note['note_id']}", json={"body": "x"}).status_code == 403
+    assert alice.delete(assignee).status_code == 204
+    assert carl.get(f"/clients/{client_id}/notes").status_code == 404
+
+    assert alice.delete(f"/clients/{client_id}/notes/{note['note_id']}").status_code == 204
+    assert bob.get(f"/clients/{client_id}/notes").json()["items"] == []
