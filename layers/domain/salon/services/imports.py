@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from salon import clock
+from salon import clock, metrics
 from salon.data import keys
 from salon.data.batch import batch_get, write_batch
 from salon.data.models import ClientProfile, ImportConflict, Member, MergeRecord, TableItem
@@ -295,6 +295,7 @@ def _merge(group: list[tuple[ClientProfile, str, str | None]], studio_id: str, p
         )
         try:
             tx.run()
+            metrics.count(metrics.CLIENTS_MERGED, merged)
             return
         except TransactionCancelled as exc:
             if exc.conflict:
