@@ -22,9 +22,9 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    from devstack.stack import LocalStack
-
     import faulthandler
+
+    from devstack.stack import LocalStack
 
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     stack = LocalStack(api_port=args.port, emulator_port=args.emulator_port, host=args.host)

@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
 from salon.api import current_caller, json_response, make_handler, make_resolver
 from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN

@@ -91,7 +91,7 @@ def test_make_token_prints_only_a_token(stack: Stack) -> None:
 
 def test_a_taken_port_gets_a_clear_message(stack: Stack) -> None:
     port = stack.url.rsplit(":", 1)[1]
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - the exit code is the point
         [sys.executable, "-m", "devstack", "serve", "--port", port, "--emulator-port", "1"],
         cwd=ROOT,
         capture_output=True,

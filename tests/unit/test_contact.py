@@ -1,4 +1,5 @@
 import pytest
+
 from salon.errors import Unprocessable
 from salon.services.contact import fold_name, normalise_email, normalise_phone
 

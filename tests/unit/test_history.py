@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from salon.data import keys
-from salon.data.models import Appointment, ClientProfile, ProProfile, Purchase, PurchaseLine, TableItem
-from salon.services.history import TRANSITIONS, slot_minutes
 from ulid import ULID
 
 from devstack.functions import LambdaContext, load_handler
 from devstack.gateway import http_event
 from devstack.template import Template
+from salon.data import keys
+from salon.data.models import Appointment, ClientProfile, ProProfile, Purchase, PurchaseLine, TableItem
+from salon.services.history import TRANSITIONS, slot_minutes
 
 STUDIO = "01JD00000000000000000HSTUD"
 Invoke = Callable[..., dict[str, Any]]
@@ -320,6 +320,7 @@ def _conflicting_client(monkeypatch: pytest.MonkeyPatch, conflicts: int) -> list
     """TransactWriteItems cancelled with TransactionConflict ``conflicts`` times (as AWS does when two
     transactions meet on one item), then passed through."""
     from botocore.exceptions import ClientError
+
     from salon.data import history_repo
 
     real = history_repo._client()

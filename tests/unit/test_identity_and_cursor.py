@@ -1,4 +1,5 @@
 import pytest
+
 from salon.errors import Unauthorized, Unprocessable
 from salon.identity import caller_from_event
 from salon.schemas.common import decode_cursor, encode_cursor

@@ -11,15 +11,25 @@ from devstack.gateway import http_event
 from devstack.template import Template
 
 
-def _call(template: Template, method: str, path: str, sub: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def _call(
+    template: Template, method: str, path: str, sub: str, body: Any = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     for route in template.http_routes():
         match = route.regex.match(path)
         if route.method == method and match:
             handler = load_handler(template.functions()[route.function])
             params = dict(zip(route.params, match.groups(), strict=True))
             raw = json.dumps(body).encode() if body is not None else b""
-            event = http_event(route, method, path, "", {"content-type": "application/json", **(headers or {})},
-                               raw, {"sub": sub}, params)
+            event = http_event(
+                route,
+                method,
+                path,
+                "",
+                {"content-type": "application/json", **(headers or {})},
+                raw,
+                {"sub": sub},
+                params,
+            )
             result: dict[str, Any] = handler(event, LambdaContext(route.function))
             return result
     raise AssertionError(path)
@@ -31,9 +41,13 @@ def test_writes_to_a_personal_client_awaiting_import_are_409_and_reads_work(aws:
     created = _call(aws, "POST", "/clients", "bob", {"name": "Ana", "phone": "+1 415 555 2671"})
     cid = json.loads(created["body"])["client_id"]
     # Bob joins a studio (what the join transaction writes on his profile); the import has not run.
-    update_item("PRO#bob", "PROFILE", "SET kind = :k, studio_id = :sid, #r = :role, membership_status = :a",
-                values={":k": s("pro"), ":sid": s("01JD00000000000000000STUDI0"), ":role": s("provider"),
-                        ":a": s("active")}, names={"#r": "role"})
+    update_item(
+        "PRO#bob",
+        "PROFILE",
+        "SET kind = :k, studio_id = :sid, #r = :role, membership_status = :a",
+        values={":k": s("pro"), ":sid": s("01JD00000000000000000STUDI0"), ":role": s("provider"), ":a": s("active")},
+        names={"#r": "role"},
+    )
     edit = _call(aws, "PATCH", f"/clients/{cid}", "bob", {"name": "Ana B"}, {"if-match": '"1"'})
     assert edit["statusCode"] == 409
     assert json.loads(edit["body"])["error"]["code"] == "import_in_progress"

@@ -8,6 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from ulid import ULID
+
+from devstack.functions import LambdaContext, load_handler
+from devstack.gateway import http_event
+from devstack.template import Template
 from salon.data import keys
 from salon.data.models import ClientProfile, FormulaVersion, Note, ProProfile, TableItem
 from salon.errors import Conflict, Forbidden, NotFound
@@ -15,11 +20,6 @@ from salon.identity import Caller
 from salon.schemas.notes import FormulaWrite, NoteCreate
 from salon.services import notes
 from salon.services.access import Book, ClientAccess, begin_request, client_access
-from ulid import ULID
-
-from devstack.functions import LambdaContext, load_handler
-from devstack.gateway import http_event
-from devstack.template import Template
 
 STUDIO = "01JD00000000000000000STUDI"
 

@@ -50,7 +50,11 @@ def test_the_stream_sample_fans_out_to_the_new_assignee(aws: Template) -> None:
     assert handler(event, LambdaContext("StreamFunction")) == {"batchItemFailures": []}
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     cid = event["Records"][0]["dynamodb"]["Keys"]["pk"]["S"].split("#", 1)[1]
-    carol = ddb.get_item(TableName="studio-local-RecordsTable", Key={"pk": {"S": "PRO#carol"}, "sk": {"S": f"CLIENT#{cid}"}})
+    carol = ddb.get_item(
+        TableName="studio-local-RecordsTable", Key={"pk": {"S": "PRO#carol"}, "sk": {"S": f"CLIENT#{cid}"}}
+    )
     assert carol["Item"]["kind"]["S"] == "view"
-    bob = ddb.get_item(TableName="studio-local-RecordsTable", Key={"pk": {"S": "PRO#bob"}, "sk": {"S": f"CLIENT#{cid}"}})
+    bob = ddb.get_item(
+        TableName="studio-local-RecordsTable", Key={"pk": {"S": "PRO#bob"}, "sk": {"S": f"CLIENT#{cid}"}}
+    )
     assert bob["Item"]["kind"]["S"] == "gone"

@@ -19,11 +19,19 @@ _seq = itertools.count(1000)
 
 def _image(client_id: str, version: int, assignees: list[str], name: str = "Ana") -> dict[str, Any]:
     image: dict[str, Any] = {
-        "pk": {"S": f"CLIENT#{client_id}"}, "sk": {"S": "PROFILE"}, "kind": {"S": "client"},
-        "client_id": {"S": client_id}, "owner": {"S": STUDIO}, "name": {"S": name},
-        "name_folded": {"S": name.lower()}, "phone": {"S": "+14155552671"}, "marketing_consent": {"BOOL": False},
-        "version": {"N": str(version)}, "created_at": {"S": "2026-11-24T00:00:00.000Z"},
-        "updated_at": {"S": "2026-11-24T00:00:00.000Z"}, "created_by": {"S": "alice"},
+        "pk": {"S": f"CLIENT#{client_id}"},
+        "sk": {"S": "PROFILE"},
+        "kind": {"S": "client"},
+        "client_id": {"S": client_id},
+        "owner": {"S": STUDIO},
+        "name": {"S": name},
+        "name_folded": {"S": name.lower()},
+        "phone": {"S": "+14155552671"},
+        "marketing_consent": {"BOOL": False},
+        "version": {"N": str(version)},
+        "created_at": {"S": "2026-11-24T00:00:00.000Z"},
+        "updated_at": {"S": "2026-11-24T00:00:00.000Z"},
+        "created_by": {"S": "alice"},
     }
     if assignees:
         image["assignees"] = {"SS": assignees}
@@ -43,8 +51,14 @@ def _record(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str,
     if new:
         data["NewImage"] = new
     name = "MODIFY" if old and new else ("INSERT" if new else "REMOVE")
-    return {"eventID": data["SequenceNumber"], "eventName": name, "eventSource": "aws:dynamodb",
-            "awsRegion": "us-east-1", "dynamodb": data, "eventSourceARN": "arn:aws:dynamodb:local"}
+    return {
+        "eventID": data["SequenceNumber"],
+        "eventName": name,
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": data,
+        "eventSourceARN": "arn:aws:dynamodb:local",
+    }
 
 
 @pytest.fixture
@@ -88,7 +102,9 @@ def test_a_clean_run_gives_each_assignee_the_newest_view_and_tombstones_the_rest
     assert views[("PRO#bob", other)] == (2, "gone")
 
 
-def test_each_batch_twice_records_one_by_one_and_reordered_across_clients_end_the_same(aws: Template, consumer: Any) -> None:
+def test_each_batch_twice_records_one_by_one_and_reordered_across_clients_end_the_same(
+    aws: Template, consumer: Any
+) -> None:
     consumer(_history())
     expected = _views(aws)
     # Same history delivered again, then record by record, then with the two clients interleaved differently.
@@ -137,7 +153,9 @@ def test_a_poison_record_is_parked_alone_and_the_rest_applied(aws: Template, con
     assert body["record"]["dynamodb"]["Keys"]["pk"]["S"] == "CLIENT#01JD0000000000000000000009"
 
 
-def test_a_failing_write_reports_the_record_and_a_retry_completes(aws: Template, consumer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_write_reports_the_record_and_a_retry_completes(
+    aws: Template, consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from salon.services import fanout
 
     calls = {"n": 0}

@@ -13,16 +13,16 @@ from typing import Any
 import boto3
 import pytest
 from PIL import Image
-from salon.data import keys
-from salon.data.models import ClientProfile, ProProfile, TableItem, Upload, UploadQuota
-from salon.data.uploads_repo import repository
-from salon.services import uploads
-from salon.settings import get_settings
 from ulid import ULID
 
 from devstack.functions import LambdaContext, load_handler
 from devstack.gateway import http_event
 from devstack.template import Template
+from salon.data import keys
+from salon.data.models import ClientProfile, ProProfile, TableItem, Upload, UploadQuota
+from salon.data.uploads_repo import repository
+from salon.services import uploads
+from salon.settings import get_settings
 from tests.unit.test_requirements import _pins
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -319,15 +319,21 @@ def test_a_repeated_event_for_a_file_moved_by_a_merge_keeps_the_object(
     merged_away, survivor = _seed("ana"), _seed("bea")
     s3 = boto3.client("s3")
     body = _image("JPEG", (64, 64))
-    granted = invoke("POST", f"/clients/{merged_away}/uploads", "ana", {"content_type": "image/jpeg", "size": len(body)})
+    granted = invoke(
+        "POST", f"/clients/{merged_away}/uploads", "ana", {"content_type": "image/jpeg", "size": len(body)}
+    )
     key = f"clients/{merged_away}/{granted['json']['upload_id']}"
     version = s3.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType="image/jpeg")["VersionId"]
     event = _s3_event(key, version)
     invoke("S3", "", "", event)
     _move_children(merged_away, survivor)
     alias = TableItem.from_raw_data(
-        {"pk": {"S": keys.client_pk(merged_away)}, "sk": {"S": keys.ALIAS}, "kind": {"S": "alias"},
-         "client_id": {"S": survivor}}
+        {
+            "pk": {"S": keys.client_pk(merged_away)},
+            "sk": {"S": keys.ALIAS},
+            "kind": {"S": "alias"},
+            "client_id": {"S": survivor},
+        }
     )
     alias.save()
     invoke("S3", "", "", event)  # delivered again

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+from typing import Any
 
 from salon import clock, metrics
 from salon.data import keys
@@ -191,21 +192,7 @@ def update_client(
     if "name" in changes and changes["name"] is None:
         raise field_error("body", "name", "A client keeps a name.")
     book = access.book
-    old_uniques, new_uniques = [], []
-    for field in ("phone", "email"):
-        if field not in changes:
-            continue
-        raw = changes[field]
-        value = (normalise_phone(raw, book.country) if field == "phone" else normalise_email(raw)) if raw else None
-        changes[field] = value
-        current = getattr(profile, field)
-        if value == current:
-            continue
-        builder = keys.unique_phone_pk if field == "phone" else keys.unique_email_pk
-        if current:
-            old_uniques.append(builder(profile.owner, current))
-        if value:
-            new_uniques.append(_unique(builder(profile.owner, value), profile.client_id))
+    old_uniques, new_uniques = _contact_changes(profile, changes, book.country)
     remaining_phone = changes.get("phone", profile.phone)
     remaining_email = changes.get("email", profile.email)
     if not remaining_phone and not remaining_email:
@@ -233,6 +220,29 @@ def update_client(
             details={"existing_client_id": dup.existing_client_id, "field": dup.field},
         ) from None
     return to_client(profile, book)
+
+
+def _contact_changes(
+    profile: ClientProfile, changes: dict[str, Any], country: str
+) -> tuple[list[str], list[UniqueContact]]:
+    """Normalise an edit's phone and email in place; the uniqueness items to delete and to claim."""
+    old_uniques: list[str] = []
+    new_uniques: list[UniqueContact] = []
+    for field in ("phone", "email"):
+        if field not in changes:
+            continue
+        raw = changes[field]
+        value = (normalise_phone(raw, country) if field == "phone" else normalise_email(raw)) if raw else None
+        changes[field] = value
+        current = getattr(profile, field)
+        if value == current:
+            continue
+        builder = keys.unique_phone_pk if field == "phone" else keys.unique_email_pk
+        if current:
+            old_uniques.append(builder(profile.owner, current))
+        if value:
+            new_uniques.append(_unique(builder(profile.owner, value), profile.client_id))
+    return old_uniques, new_uniques
 
 
 def remove_client(caller: Caller, client_id: str, repo: ClientsRepository = repository) -> None:

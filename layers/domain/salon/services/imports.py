@@ -19,8 +19,8 @@ from aws_lambda_powertools import Logger
 from salon import clock, metrics
 from salon.data import keys
 from salon.data.batch import batch_get, write_batch
-from salon.data.models import ClientProfile, ImportConflict, Member, MergeRecord, TableItem
 from salon.data.connection import table_connection
+from salon.data.models import ClientProfile, ImportConflict, Member, MergeRecord, TableItem
 from salon.data.tx import TransactionCancelled, Tx, n, s, update_item
 
 logger = Logger(child=True)
@@ -73,7 +73,7 @@ def run_import_chunk(message: dict[str, Any]) -> None:
     for start in range(0, len(plan.moves), MOVES_PER_TRANSACTION):
         _move(plan.moves[start : start + MOVES_PER_TRANSACTION], studio_id, pro_id, owner)
     for target_group in _distinct_targets(plan.merges):
-        for client, target, conflict in target_group:
+        for client, target, _conflict in target_group:
             _move_children(client.client_id, target)
         _merge(target_group, studio_id, pro_id, owner)
     enqueue("import", studio_id=studio_id, pro_id=pro_id)
@@ -179,7 +179,8 @@ def _move_children(client_id: str, target_id: str) -> None:
         if not start:
             break
     children = [
-        raw for raw in raw_items
+        raw
+        for raw in raw_items
         if raw["sk"]["S"] not in (keys.PROFILE, keys.ALIAS) and not raw["sk"]["S"].startswith("CHECKIN#")
     ]
     if not children:
@@ -195,8 +196,12 @@ def _move_children(client_id: str, target_id: str) -> None:
     write_batch(raw_puts=copies)
     uploads = sum(1 for c in copies if c["sk"]["S"].startswith("UPLOAD#"))
     if uploads:
-        update_item(keys.client_pk(target_id), "QUOTA", "SET kind = if_not_exists(kind, :kind) ADD used :k",
-                    values={":kind": s("quota"), ":k": n(uploads)})
+        update_item(
+            keys.client_pk(target_id),
+            "QUOTA",
+            "SET kind = if_not_exists(kind, :kind) ADD used :k",
+            values={":kind": s("quota"), ":k": n(uploads)},
+        )
     write_batch(deletes=[(raw["pk"]["S"], raw["sk"]["S"]) for raw in children])
 
 
@@ -215,7 +220,9 @@ def _distinct_targets(
     return groups
 
 
-def _merge(group: list[tuple[ClientProfile, str, str | None]], studio_id: str, pro_id: str, owner: str) -> None:
+def _merge(  # noqa: PLR0915 - one transaction, built item by item, reads best in one place
+    group: list[tuple[ClientProfile, str, str | None]], studio_id: str, pro_id: str, owner: str
+) -> None:
     targets = batch_get([(keys.client_pk(t), keys.PROFILE) for _, t, _ in group])
     pending = list(group)
     while pending:
@@ -232,7 +239,11 @@ def _merge(group: list[tuple[ClientProfile, str, str | None]], studio_id: str, p
             sets = ["version = version + :one", "updated_at = :now"]
             version = int(target.version) if isinstance(target, ClientProfile) else 0
             values: dict[str, Any] = {
-                ":one": n(1), ":now": s(now), ":pros": {"SS": [pro_id]}, ":owner": s(owner), ":read": n(version),
+                ":one": n(1),
+                ":now": s(now),
+                ":pros": {"SS": [pro_id]},
+                ":owner": s(owner),
+                ":read": n(version),
             }
             names = {"#owner": "owner"}
             for i, (name, value) in enumerate(fill.items()):
