@@ -7,11 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
+
+from devstack.template import Template
 from salon.services import departures
 from salon.services.departures import decide
 from salon.services.stream import member_jobs
-
-from devstack.template import Template
 
 PRO, ALI, CARA = "bob", "alice", "cara"
 

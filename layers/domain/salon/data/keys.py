@@ -166,6 +166,10 @@ def upload_sk(upload_id: str) -> str:
     return f"{UPLOAD_PREFIX}{upload_id}"
 
 
-def kept_sk(pro_id: str, client_id: str) -> str:
-    """A departing pro's personal id for a studio client they keep (in the studio's partition)."""
-    return f"KEPT#{pro_id}#{client_id}"
+def departed_prefix(pro_id: str) -> str:
+    return f"DEPARTED#{pro_id}#"
+
+
+def departed_sk(pro_id: str, client_id: str) -> str:
+    """How a departing pro's studio client was split (and their new id for it), in the studio's partition."""
+    return f"{departed_prefix(pro_id)}{client_id}"

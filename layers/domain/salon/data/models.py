@@ -391,11 +391,14 @@ class JoinFailures(TableItem, discriminator="joinfail"):
     failures = NumberAttribute(default=0)
 
 
-class KeptClient(TableItem, discriminator="kept"):
-    """``STUDIO#<sid>`` / ``KEPT#<pro>#<cid>``: a departing pro's new personal id for a studio client they keep,
-    written before anything is copied so a retried departure chunk reuses it."""
+class DepartedClient(TableItem, discriminator="departed"):
+    """``STUDIO#<sid>`` / ``DEPARTED#<pro>#<cid>``: how a departure split one studio client, written before
+    anything is copied: the pro's new personal id (a retried chunk reuses it) and who keeps it (the member's
+    counters are counted from these, so a retried chunk never counts twice)."""
 
     studio_id = UnicodeAttribute()
     pro_id = UnicodeAttribute()
     client_id = UnicodeAttribute()  # the studio client
-    new_client_id = UnicodeAttribute()  # the pro's personal copy
+    pro_keeps = BooleanAttribute()
+    studio_keeps = BooleanAttribute()
+    new_client_id = UnicodeAttribute(null=True)  # the pro's personal client, when they keep it

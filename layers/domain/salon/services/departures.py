@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import PutError
 
 from salon import clock
 from salon.data import keys
@@ -45,7 +48,6 @@ from salon.data.models import (
     ProProfile,
     Studio,
     TableItem,
-    UniqueContact,
     Upload,
     item_from_raw,
 )
@@ -61,7 +63,8 @@ from salon.services.views import build_view
 
 logger = Logger(child=True)
 
-CHUNK = 25  # studio clients split per job message
+CHUNK = 48  # studio clients split per job message (their settling write: 49 actions)
+CREATES_PER_TRANSACTION = 24  # new personal clients a transaction (4 actions each at most)
 WORKERS = 8  # clients copied in parallel within a chunk
 CONTACT_FIELDS = ("name", "phone", "email", "birthday", "tags", "allergies", "marketing_consent")
 #: The attribute naming who wrote or did each kind of history item.
@@ -381,7 +384,9 @@ def _query_raw(client_id: str, prefix: str | None = None) -> list[dict[str, Any]
 class Outcome:
     profile: ClientProfile
     decision: Decision
-    new_client_id: str | None = None
+    raw_items: list[dict[str, Any]] = field(default_factory=list)
+    merges: list[dict[str, Any]] = field(default_factory=list)  # the pro's merge records on this client
+    new_client_id: str | None = None  # the pro's personal client the copies go to
 
 
 def run_departure_chunk(message: dict[str, Any]) -> None:
@@ -395,11 +400,20 @@ def run_departure_chunk(message: dict[str, Any]) -> None:
         return
     if not isinstance(member, Member) or member.status != "leaving":
         return  # finished already (a replayed message), or never left
+    started = time.monotonic()
     profiles, last = _assigned(studio_id, pro_id, CHUNK, message.get("after"))
     if profiles:
         with ThreadPoolExecutor(min(WORKERS, len(profiles))) as pool:
-            outcomes = list(pool.map(lambda p: split_client(studio_id, pro_id, p), profiles))
-        _settle(studio_id, pro_id, outcomes)
+            outcomes = list(pool.map(lambda p: plan_client(studio_id, pro_id, p), profiles))
+            kept = [o for o in outcomes if o.decision.pro_keeps]
+            list(pool.map(lambda o: _create_personal(studio_id, pro_id, o), kept))  # the copies' targets
+            list(pool.map(lambda o: _copy_items(pro_id, o), kept))
+            _settle(studio_id, pro_id, outcomes, pool)
+        _count(studio_id, pro_id)
+    logger.info(
+        "departure chunk",
+        extra={"studio_id": studio_id, "pro_id": pro_id, "clients": len(profiles), "s": time.monotonic() - started},
+    )
     if last is not None:
         enqueue("departure", studio_id=studio_id, pro_id=pro_id, after=last)
         return
@@ -408,6 +422,15 @@ def run_departure_chunk(message: dict[str, Any]) -> None:
 
 def split_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome:
     """Decide one client and, when the pro keeps it, make their personal copy (idempotent)."""
+    outcome = plan_client(studio_id, pro_id, profile)
+    if outcome.decision.pro_keeps:
+        _create_personal(studio_id, pro_id, outcome)
+        _copy_items(pro_id, outcome)
+    return outcome
+
+
+def plan_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome:
+    """Read the client's collection, decide, and when the pro keeps it, fix their new id for it."""
     raw_items = _query_raw(profile.client_id)
     others = any(_author(raw) not in (None, pro_id) for raw in raw_items)
     merges = [r for r in raw_items if r["sk"]["S"].startswith("MERGE#") and r.get("pro_id", {}).get("S") == pro_id]
@@ -425,13 +448,8 @@ def split_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome
         open_balance=balance,
         others_did=others,
     )
-    outcome = Outcome(profile, decision)
-    if decision.pro_keeps:
-        new_id = _kept_id(studio_id, pro_id, profile.client_id)
-        use_brought = not added_by(pro_id, profile.created_by, profile.brought_by)
-        target = _create_personal(studio_id, pro_id, profile, new_id, merges if use_brought else [], raw_items)
-        _copy_items(pro_id, profile.client_id, target, raw_items, everything=decision.leaves_with_pro)
-        outcome.new_client_id = target
+    outcome = Outcome(profile, decision, raw_items=raw_items, merges=merges)
+    outcome.new_client_id = _record(studio_id, pro_id, profile.client_id, decision)
     return outcome
 
 
@@ -445,17 +463,26 @@ def _author(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def _kept_id(studio_id: str, pro_id: str, client_id: str) -> str:
-    """The pro's new id for this client: chosen once (``if_not_exists``), reused by every retry."""
+def _record(studio_id: str, pro_id: str, client_id: str, decision: Decision) -> str | None:
+    """Write how this client is split, and the pro's new id for it (chosen once with ``if_not_exists``, so
+    every retry reuses it), before anything is copied; returns that id when the pro keeps the client."""
+    expression = "SET kind = :kind, studio_id = :sid, pro_id = :pro, client_id = :cid, pro_keeps = :pk, "
+    expression += "studio_keeps = :sk"
+    values = {
+        ":kind": s("departed"),
+        ":sid": s(studio_id),
+        ":pro": s(pro_id),
+        ":cid": s(client_id),
+        ":pk": {"BOOL": decision.pro_keeps},
+        ":sk": {"BOOL": decision.studio_keeps},
+    }
+    if decision.pro_keeps:
+        expression += ", new_client_id = if_not_exists(new_client_id, :new)"
+        values[":new"] = s(new_id())
     item = update_item(
-        keys.studio_pk(studio_id),
-        keys.kept_sk(pro_id, client_id),
-        "SET kind = :kind, studio_id = :sid, pro_id = :pro, client_id = :cid, "
-        "new_client_id = if_not_exists(new_client_id, :new)",
-        values={":kind": s("kept"), ":sid": s(studio_id), ":pro": s(pro_id), ":cid": s(client_id), ":new": s(new_id())},
-        return_new=True,
+        keys.studio_pk(studio_id), keys.departed_sk(pro_id, client_id), expression, values=values, return_new=True
     )
-    return str(item["new_client_id"]["S"])
+    return str(item["new_client_id"]["S"]) if decision.pro_keeps else None
 
 
 def _brought_values(merges: list[dict[str, Any]]) -> dict[str, Any]:
@@ -468,22 +495,14 @@ def _brought_values(merges: list[dict[str, Any]]) -> dict[str, Any]:
     return values
 
 
-def _create_personal(
-    studio_id: str,
-    pro_id: str,
-    studio_client: ClientProfile,
-    new_client_id: str,
-    merges: list[dict[str, Any]],
-    raw_items: list[dict[str, Any]],
-) -> str:
-    """The pro's new personal client, its uniqueness items and the pro's view, all or nothing; the id the
-    copies go to (an existing personal client of the pro when one holds the phone or email already)."""
+def _new_profile(pro_id: str, outcome: Outcome) -> ClientProfile:
+    """The pro's personal client: the studio's values, or for a client merged on join only what the pro brought."""
+    studio_client, new_client_id = outcome.profile, str(outcome.new_client_id)
     owner = keys.book_owner_for_pro(pro_id)
-    if merges:
-        values = _brought_values(merges)
+    if outcome.merges and not added_by(pro_id, studio_client.created_by, studio_client.brought_by):
+        values = _brought_values(outcome.merges)
     else:
         values = {name: getattr(studio_client, name, None) for name in CONTACT_FIELDS}
-    now = clock.now_iso()
     profile = ClientProfile(keys.client_pk(new_client_id), keys.PROFILE)
     profile.client_id = new_client_id
     profile.owner = owner
@@ -497,53 +516,92 @@ def _create_personal(
     profile.marketing_consent = bool(values.get("marketing_consent"))
     profile.version = 1
     profile.created_at = studio_client.created_at
-    profile.updated_at = now
+    profile.updated_at = clock.now_iso()
     profile.created_by = pro_id
     profile.brought_by = pro_id
     profile.assignees = {pro_id}
-    profile.history_pros = {pro_id} if any(_author(r) == pro_id for r in raw_items) else set()
+    profile.history_pros = {pro_id} if any(_author(r) == pro_id for r in outcome.raw_items) else set()
     profile.gsi1pk = keys.book_pk(owner)
     profile.gsi1sk = keys.book_name_sk(profile.name_folded, new_client_id)
-    tx = Tx()
-    profile_index = tx.put(profile, condition="attribute_not_exists(pk)")
-    uniques: dict[int, str] = {}
+    return profile
+
+
+def _create_personal(studio_id: str, pro_id: str, outcome: Outcome) -> None:
+    """The pro's new personal client: its uniqueness items first (each conditional on being free or already
+    this client's), then the profile (conditional on being new), then the pro's view (read-your-writes, D1;
+    the stream sees the same version). Single conditional writes rather than a transaction: every step is
+    idempotent, so a retry completes what an interrupted attempt began. When the pro's book already holds
+    the phone or email (they registered this person meanwhile), their work goes to that client instead."""
+    from salon.data.tx import ConditionFailed
+
+    owner = keys.book_owner_for_pro(pro_id)
+    profile = _new_profile(pro_id, outcome)
+    claimed: list[str] = []
     for value, builder in ((profile.phone, keys.unique_phone_pk), (profile.email, keys.unique_email_pk)):
-        if value:
-            unique = UniqueContact(builder(owner, value), keys.UNIQUE)
-            unique.client_id = new_client_id
-            uniques[tx.put(unique, condition="attribute_not_exists(pk)", return_old=True)] = builder(owner, value)
-    # The pro's view comes with the profile (read-your-writes, D1); the stream sees the same version.
-    tx.put(build_view(profile, pro_id, masked=False, changed_at_us=clock.now_us()))
+        if not value:
+            continue
+        pk = builder(owner, value)
+        try:
+            update_item(
+                pk,
+                keys.UNIQUE,
+                "SET kind = :kind, client_id = :me",
+                values={":kind": s("unique"), ":me": s(profile.client_id)},
+                condition="attribute_not_exists(pk) OR client_id = :me",
+            )
+            claimed.append(pk)
+        except ConditionFailed:
+            existing = TableItem.get(pk, keys.UNIQUE, consistent_read=True)
+            for mine in claimed:  # give back what this client took, then send its work to the holder
+                with contextlib.suppress(ConditionFailed):
+                    _delete_if_mine(mine, profile.client_id)
+            _redirect(studio_id, pro_id, outcome, str(getattr(existing, "client_id", "")))
+            return
     try:
-        tx.run()
-    except TransactionCancelled as exc:
-        if exc.conflict:
+        profile.save(condition=TableItem.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-        if exc.failed(profile_index):
-            return new_client_id  # made by an earlier attempt
-        for index in uniques:
-            existing = (exc.old_item(index) or {}).get("client_id", {}).get("S")
-            if exc.failed(index) and existing:
-                # The pro registered this person in their own book meanwhile: their work goes there.
-                update_item(
-                    keys.studio_pk(studio_id),
-                    keys.kept_sk(pro_id, studio_client.client_id),
-                    "SET new_client_id = :existing",
-                    values={":existing": s(existing)},
-                )
-                return str(existing)
+        return  # made by an earlier attempt; its view came with it or through the stream
+    build_view(profile, pro_id, masked=False, changed_at_us=clock.now_us()).save()
+
+
+def _delete_if_mine(pk: str, client_id: str) -> None:
+    from salon.data.tx import ConditionFailed
+
+    try:
+        table_connection().client.delete_item(
+            TableName=TableItem.Meta.table_name,
+            Key={"pk": s(pk), "sk": s(keys.UNIQUE)},
+            ConditionExpression="client_id = :me",
+            ExpressionAttributeValues={":me": s(client_id)},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise ConditionFailed() from None
         raise
-    return new_client_id
 
 
-def _copy_items(
-    pro_id: str, client_id: str, target_id: str, raw_items: list[dict[str, Any]], *, everything: bool
-) -> None:
-    """Put copies of the pro's items under ``target_id`` with the same sort keys (idempotent), files first
-    registered and then copied in S3 so their events confirm them. ``everything``: the client leaves the
-    studio, so authorless items and closed balances the pro sold come along too."""
+def _redirect(studio_id: str, pro_id: str, outcome: Outcome, existing: str) -> None:
+    """The pro registered this person in their own book meanwhile: their work goes to that client."""
+    update_item(
+        keys.studio_pk(studio_id),
+        keys.departed_sk(pro_id, outcome.profile.client_id),
+        "SET new_client_id = :existing",
+        values={":existing": s(existing)},
+    )
+    outcome.new_client_id = existing
+
+
+def _copy_items(pro_id: str, outcome: Outcome) -> None:
+    """Put copies of the pro's items under their new client with the same sort keys (idempotent), files first
+    registered and then copied in S3 so their events confirm them. When the client leaves the studio,
+    authorless items and closed balances the pro sold come along too."""
     from salon.data.uploads_repo import repository as uploads_repository
     from salon.services import uploads
+
+    client_id, target_id, raw_items = outcome.profile.client_id, str(outcome.new_client_id), outcome.raw_items
+    everything = outcome.decision.leaves_with_pro
 
     copies: list[dict[str, Any]] = []
     files = []
@@ -578,65 +636,68 @@ def _copy_items(
         uploads.copy_file(source, target_id, uploaded_by=pro_id)
 
 
-def _settle(studio_id: str, pro_id: str, outcomes: list[Outcome]) -> None:
-    """The studio side of a chunk, with the counters, in one transaction: unassign the pro from the clients
-    the studio keeps, mark deleted those that leave with the pro. Conditional on the pro still being
-    assigned, so a replayed chunk changes and counts nothing twice."""
-    pending = list(outcomes)
-    retry_later = False
-    while pending:
-        tx = Tx()
-        now = clock.now_iso()
-        for outcome in pending:
-            p = outcome.profile
-            common = {":pro": {"SS": [pro_id]}, ":me": s(pro_id), ":owner": s(p.owner)}
-            if outcome.decision.studio_keeps:
-                tx.update(
-                    p.pk,
-                    p.sk,
-                    "DELETE assignees :pro",
-                    values=common,
-                    names={"#owner": "owner"},
-                    condition="#owner = :owner AND contains(assignees, :me)",
-                    return_old=True,
-                )
-            else:
-                tx.update(
-                    p.pk,
-                    p.sk,
-                    "SET deleted_at = :now, version = :next, updated_at = :now REMOVE assignees",
-                    values={**common, ":now": s(now), ":next": n(int(p.version) + 1), ":v": n(int(p.version))},
-                    names={"#owner": "owner"},
-                    condition="#owner = :owner AND contains(assignees, :me) AND version = :v "
-                    "AND attribute_not_exists(deleted_at)",
-                    return_old=True,
-                )
-        kept_pro = sum(1 for o in pending if o.decision.pro_keeps)
-        kept_studio = sum(1 for o in pending if o.decision.studio_keeps)
-        left = sum(1 for o in pending if o.decision.leaves_with_pro)
-        tx.update(
-            keys.studio_pk(studio_id),
-            keys.member_sk(pro_id),
-            "ADD kept_by_pro :a, kept_by_studio :b, left_with_pro :c",
-            values={":a": n(kept_pro), ":b": n(kept_studio), ":c": n(left)},
-        )
+def _settle(studio_id: str, pro_id: str, outcomes: list[Outcome], pool: ThreadPoolExecutor) -> None:
+    """The studio side, after the copies: the pro is unassigned from each client the studio keeps (their view
+    becomes a tombstone through the stream), and each client leaving with the pro is marked deleted (the
+    cascade job removes it). A client edited meanwhile fails its version check: the chunk is retried."""
+    changed = [c for c in pool.map(lambda o: _settle_one(pro_id, o), outcomes) if c]
+    if changed:
+        raise RuntimeError(f"{len(changed)} client(s) changed during the departure; the chunk is retried")
+
+
+def _settle_one(pro_id: str, outcome: Outcome) -> bool:
+    """Returns True when the client changed meanwhile (decide again)."""
+    from salon.data.clients_repo import writes
+    from salon.data.tx import ConditionFailed
+
+    p = outcome.profile
+    try:
+        if outcome.decision.studio_keeps:
+            writes.remove_assignee(p.client_id, p.owner, pro_id)
+        else:
+            writes.mark_deleted(p.client_id, p.owner, int(p.version), clock.now_iso())
+    except ConditionFailed:
         try:
-            tx.run()
+            now = TableItem.get(p.pk, p.sk, consistent_read=True)
+        except TableItem.DoesNotExist:
+            return False
+        done = not isinstance(now, ClientProfile) or getattr(now, "deleted_at", None) or now.owner != p.owner
+        return not done
+    return False
+
+
+def _count(studio_id: str, pro_id: str) -> None:
+    """The member's counters, counted from the split records (so a retried or replayed chunk never counts
+    twice): one Query of the studio's partition."""
+    conn = table_connection()
+    kept_pro = kept_studio = left = 0
+    start = None
+    while True:
+        resp = conn.client.query(
+            TableName=TableItem.Meta.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": s(keys.studio_pk(studio_id)), ":prefix": s(keys.departed_prefix(pro_id))},
+            ProjectionExpression="pro_keeps, studio_keeps",
+            ConsistentRead=True,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        for item in resp.get("Items", []):
+            pro_keeps = item.get("pro_keeps", {}).get("BOOL", False)
+            studio_keeps = item.get("studio_keeps", {}).get("BOOL", False)
+            kept_pro += pro_keeps
+            kept_studio += studio_keeps
+            left += not studio_keeps
+        start = resp.get("LastEvaluatedKey")
+        if not start:
             break
-        except TransactionCancelled as exc:
-            if exc.conflict:
-                raise
-            failed = [i for i in range(len(pending)) if exc.failed(i)]
-            if not failed:
-                raise
-            for i in failed:
-                old = exc.old_item(i) or {}
-                done = pro_id not in old.get("assignees", {}).get("SS", []) or "deleted_at" in old
-                if not done:
-                    retry_later = True  # edited meanwhile: the retried message decides again
-            pending = [o for i, o in enumerate(pending) if i not in failed]
-    if retry_later:
-        raise RuntimeError("a client changed during the departure; the chunk is retried")
+    update_item(
+        keys.studio_pk(studio_id),
+        keys.member_sk(pro_id),
+        "SET kept_by_pro = :a, kept_by_studio = :b, left_with_pro = :c",
+        values={":a": n(kept_pro), ":b": n(kept_studio), ":c": n(left), ":leaving": s("leaving")},
+        names={"#status": "status"},
+        condition="#status = :leaving",
+    )
 
 
 def _finish(studio_id: str, pro_id: str) -> None:
