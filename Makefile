@@ -62,6 +62,9 @@ unit: $(STAMP)  ## rules without AWS (moto in-process where a repository is need
 integration: $(STAMP)  ## HTTP against the local stack started on free ports
 	@$(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
 
+bench: $(STAMP)  ## cold starts vs the floor, calls per route, fan-out and import at scale -> bench/results.json
+	@$(PY) -m bench.run $(BENCH_ARGS)
+
 build: $(STAMP)  ## deployable artifacts in .aws-sam/build (python3.12 arm64 wheels; no Docker, no sam)
 	@$(PY) -m tools.build --out .aws-sam/build
 

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from salon.data import keys
@@ -33,7 +32,7 @@ from salon.data.models import (
 )
 
 Raw = dict[str, Any]
-_deserializer = TypeDeserializer()
+_deserializer: list[Any] = []  # boto3's TypeDeserializer, made on first use: boto3 is not imported at cold start
 
 
 # ------------------------------------------------------------------ outcomes
@@ -178,9 +177,13 @@ def _raise_unless_conditional(reasons: list[dict[str, Any]]) -> None:
 
 def plain(raw: Raw) -> dict[str, Any]:
     """A low-level item as plain Python values (numbers as ints where whole)."""
+    if not _deserializer:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        _deserializer.append(TypeDeserializer())
     out: dict[str, Any] = {}
     for name, value in raw.items():
-        val = _deserializer.deserialize(value)
+        val = _deserializer[0].deserialize(value)
         out[name] = _plain_value(val)
     return out
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 
-import phonenumbers
-
 from salon.errors import field_error
 
 
 def normalise_phone(raw: str, country: str) -> str:
     """E.164 of ``raw`` read in ``country``'s numbering plan, or a 422 naming ``phone``."""
+    import phonenumbers  # on first use: most requests never read a phone number
+
     try:
         number = phonenumbers.parse(raw, country)
     except phonenumbers.NumberParseException:
