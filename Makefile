@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 export PYTHONPATH := layers/domain:.
 
 .DEFAULT_GOAL := help
-.PHONY: help dev token test lint format typecheck cfn-lint openapi openapi-check unit integration bench load soak build deploy redrive lock clean
+.PHONY: help dev token test lint format typecheck cfn-lint openapi openapi-check unit model integration bench load soak build deploy redrive lock clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ dev: $(STAMP)  ## run the whole stack locally: API on :$(PORT), emulator on :$(E
 token: $(STAMP)  ## print a token the local API accepts: make token SUB=alice [GROUPS=operators]
 	@$(PY) -m devstack token --sub "$(SUB)" --groups "$(GROUPS)"
 
-test: lint typecheck cfn-lint openapi-check unit integration  ## everything CI holds
+test: lint typecheck cfn-lint openapi-check unit model integration  ## everything CI holds
 
 lint: $(STAMP)  ## ruff lint and format check
 	@$(VENV)/bin/ruff check .
@@ -61,6 +61,16 @@ unit: $(STAMP)  ## rules without AWS (moto in-process where a repository is need
 
 integration: $(STAMP)  ## HTTP against the local stack started on free ports
 	@$(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
+
+model: $(STAMP)  ## random action sequences vs a reference model of SPEC.md (MODEL_SEQUENCES=200, MODEL_STEPS=5)
+	@$(PY) -m pytest tests/model -q $(PYTEST_ARGS)
+
+soak: $(STAMP)  ## the model-based test and schemathesis with large budgets (SOAK_SEQUENCES, SOAK_STEPS, SOAK_EXAMPLES)
+	@MODEL_SEQUENCES=$${SOAK_SEQUENCES:-2000} MODEL_STEPS=$${SOAK_STEPS:-12} $(PY) -m pytest tests/model -q $(PYTEST_ARGS)
+	@SCHEMATHESIS_EXAMPLES=$${SOAK_EXAMPLES:-200} $(PY) -m pytest tests/integration/test_schemathesis.py -q $(PYTEST_ARGS)
+
+load: $(STAMP)  ## LOAD_USERS (50) app users for LOAD_SECONDS (60) on a local stack (loopback); p50/p99, errors, lost writes
+	@$(PY) -m tests.load.run
 
 bench: $(STAMP)  ## cold starts vs the floor, calls per route, fan-out and import at scale -> bench/results.json
 	@$(PY) -m bench.run $(BENCH_ARGS)
