@@ -436,9 +436,9 @@ def plan_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome:
     merges = [r for r in raw_items if r["sk"]["S"].startswith("MERGE#") and r.get("pro_id", {}).get("S") == pro_id]
     balance = False
     if balance_decides(pro_id, profile, others):
-        from salon.services.membership import has_open_balance
+        from salon.services.membership import open_balance_in
 
-        balance = has_open_balance(profile.client_id)
+        balance = open_balance_in([item_from_raw(r) for r in raw_items if r["sk"]["S"].startswith(BALANCES)])
     decision = decide(
         pro_id,
         created_by=profile.created_by,

@@ -114,6 +114,14 @@ def has_open_balance(client_id: str) -> bool:
     return any(isinstance(i, Package | GiftCard) and _open(i, today) for i in items)
 
 
+def open_balance_in(items: list[TableItem]) -> bool:
+    """The same rule over items already read (a departure reads the client's whole collection)."""
+    from salon.data.models import GiftCard, Package
+
+    today = clock.now().date().isoformat()
+    return any(isinstance(i, Package | GiftCard) and _open(i, today) for i in items)
+
+
 def _open(item: TableItem, today: str) -> bool:
     sessions = getattr(item, "sessions_left", None)
     if sessions is not None and int(sessions) > 0:
