@@ -84,8 +84,11 @@ def test_replay_from_any_cursor_matches_the_list_under_concurrent_writers(stack:
                 alice.delete(f"/studios/{studio_id}/clients/{cid}/assignees/{bob.sub}")
             else:
                 etag = alice.get(f"/clients/{cid}").headers.get("ETag", '"0"')
-                alice.patch(f"/clients/{cid}", json={"name": f"Client {cid[-4:]} {rng.randint(0, 99)}"},
-                            headers={"If-Match": etag})
+                alice.patch(
+                    f"/clients/{cid}",
+                    json={"name": f"Client {cid[-4:]} {rng.randint(0, 99)}"},
+                    headers={"If-Match": etag},
+                )
 
     def bob_work() -> None:
         while not stop.is_set():

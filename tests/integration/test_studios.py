@@ -20,8 +20,9 @@ def _client(api: Api, name: str, **fields: Any) -> dict[str, Any]:
 
 
 def _studio(api: Api, **fields: Any) -> dict[str, Any]:
-    resp = api.post("/studios", json={"name": "Salon Lumière", "country": "US", "time_zone": "America/New_York",
-                                      **fields})
+    resp = api.post(
+        "/studios", json={"name": "Salon Lumière", "country": "US", "time_zone": "America/New_York", **fields}
+    )
     assert resp.status_code == 201, resp.text
     return resp.json()  # type: ignore[no-any-return]
 
@@ -306,8 +307,9 @@ def test_member_writes_to_not_yet_imported_clients_answer_import_in_progress(sta
     # by reading and writing at once; when the import already ran the client is a studio client (200).
     assert bob.post("/studios/join", json={"code": code}).status_code == 202
     resp = bob.patch(f"/clients/{cid}", json={"name": "Mo B"}, headers={"If-Match": '"1"'})
-    profile = ddb.get_item(TableName="studio-local-RecordsTable",
-                           Key={"pk": {"S": f"CLIENT#{cid}"}, "sk": {"S": "PROFILE"}})["Item"]
+    profile = ddb.get_item(
+        TableName="studio-local-RecordsTable", Key={"pk": {"S": f"CLIENT#{cid}"}, "sk": {"S": "PROFILE"}}
+    )["Item"]
     if resp.status_code == 409:
         assert resp.json()["error"]["code"] == "import_in_progress"
     else:

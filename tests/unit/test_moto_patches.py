@@ -46,8 +46,13 @@ def test_a_cancelled_transaction_leaves_no_record_and_loses_none_after(emulator:
         ddb.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": "patched", "Item": {"pk": {"S": "phantom"}}}},
-                {"Put": {"TableName": "patched", "Item": {"pk": {"S": "a"}},
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Put": {
+                        "TableName": "patched",
+                        "Item": {"pk": {"S": "a"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
             ]
         )
     ddb.put_item(TableName="patched", Item={"pk": {"S": "c"}})

@@ -34,8 +34,23 @@ class TransactionCancelled(Exception):
 
 
 _KEYWORDS = {
-    "SET", "ADD", "REMOVE", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN", "if_not_exists", "attribute_exists",
-    "attribute_not_exists", "attribute_type", "begins_with", "contains", "size", "list_append",
+    "SET",
+    "ADD",
+    "REMOVE",
+    "DELETE",
+    "AND",
+    "OR",
+    "NOT",
+    "BETWEEN",
+    "IN",
+    "if_not_exists",
+    "attribute_exists",
+    "attribute_not_exists",
+    "attribute_type",
+    "begins_with",
+    "contains",
+    "size",
+    "list_append",
 }
 _WORD = re.compile(r"(?<![:#\w.])([A-Za-z_][A-Za-z0-9_]*)")
 

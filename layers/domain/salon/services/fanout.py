@@ -99,11 +99,7 @@ def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
         seen = current.get(pro_id)
         if seen is not None and int(seen.version) > change.version:
             continue  # a newer profile already reached this pro (late or repeated record)
-        if (
-            isinstance(seen, ClientView)
-            and int(seen.version) == change.version
-            and bool(seen.masked) == masked
-        ):
+        if isinstance(seen, ClientView) and int(seen.version) == change.version and bool(seen.masked) == masked:
             continue  # already up to date
         puts.append(build_view(new, pro_id, masked=masked, changed_at_us=now))
     for pro_id in sorted(removed):
