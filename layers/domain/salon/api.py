@@ -19,7 +19,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -80,6 +83,12 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
             AppError("The request is not valid.", code="validation_error", details=_validation_details(exc), status=422)
         )
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+        return error_response(
+            AppError("Send the body as JSON (application/json).", code="unsupported_media_type", status=415)
+        )
+
     @app.not_found
     def _no_route(exc: NotFoundError) -> Response[Any]:
         return error_response(AppError("No such route.", code="route_not_found", status=404))
@@ -125,6 +134,43 @@ class RouteAccess:
     message: str = "Your role may not do this."
 
 
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep(body: str, base64_encoded: bool) -> bool:
+    """Whether a JSON body nests arrays and objects deeper than any request needs. Python's parser recurses
+    per level and fails with RecursionError (a 500) around 1,000, well inside the size limit; the check is a
+    single pass, only for bodies that hold enough brackets to be deep at all."""
+    if base64_encoded:
+        import base64
+        import binascii
+
+        try:
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return False
+    if body.count("[") + body.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def precheck(event: dict[str, Any], routes: Mapping[str, RouteAccess] | None = None) -> dict[str, Any] | None:
     """Checks that run before routing and validation.
 
@@ -135,6 +181,15 @@ def precheck(event: dict[str, Any], routes: Mapping[str, RouteAccess] | None = N
     body = event.get("body") or ""
     if len(body) > get_settings().max_body_bytes * (4 / 3 if event.get("isBase64Encoded") else 1):
         return _raw_error(PayloadTooLarge(details={"max_bytes": get_settings().max_body_bytes}))
+    if _too_deep(body, bool(event.get("isBase64Encoded"))):
+        return _raw_error(
+            AppError(
+                f"The body nests deeper than {MAX_JSON_DEPTH} levels.",
+                code="validation_error",
+                details=[{"loc": ["body"], "msg": "nested too deeply", "type": "json_invalid"}],
+                status=422,
+            )
+        )
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     key = headers.get("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY_RE.match(key):

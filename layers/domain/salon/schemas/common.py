@@ -29,8 +29,10 @@ class ErrorBody(ApiModel):
     error: ErrorDetail
 
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+# No control characters (NUL, newlines, escapes) in names and labels: they break lists, exports and logs.
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NO_CONTROL)]
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 DEFAULT_PAGE = 50
 
