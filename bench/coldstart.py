@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from devstack.template import ROOT, Template
@@ -40,9 +41,12 @@ print(json.dumps({"ms": wall * 1000, "cpu_ms": cpu * 1000,
 """
 
 
-def child_environment(template: Template) -> dict[str, str]:
+def child_environment(template: Template, root: Path = ROOT) -> dict[str, str]:
     """What the template gives every function, with dummy values where a resource would be named."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYDANTIC_"))}
+    # Byte code is written by the unmeasured first round and read after, as on a host that has run it before
+    # (PYTHONDONTWRITEBYTECODE in the caller's shell would make every run compile every module).
+    skip = ("AWS_", "POWERTOOLS_", "PYDANTIC_", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     dummy = {
         "TABLE_NAME": "bench-records",
         "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
@@ -66,7 +70,7 @@ def child_environment(template: Template) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": "bench",
             # An endpoint nothing listens on: a call at import would fail loudly rather than reach AWS.
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-            "PYTHONPATH": f"{ROOT / 'layers' / 'domain'}",
+            "PYTHONPATH": f"{root / 'layers' / 'domain'}",
         }
     )
     return env
@@ -82,11 +86,14 @@ def _run(target: str, handler: str, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def measure(runs: int = 10, log: Any = None) -> dict[str, dict[str, Any]]:
-    template = Template()
-    env = child_environment(template)
+def measure(runs: int = 10, log: Any = None, root: Path = ROOT) -> dict[str, dict[str, Any]]:
+    """``root``: another checkout to measure (``python -m bench.coldstart 10 /tmp/before`` for a before/after)."""
+    template = Template(root / "template.yaml")
+    env = child_environment(template, root)
     functions = dict(template.functions().items())
-    targets = {name: (str(spec.module_path), spec.handler_name) for name, spec in functions.items()}
+    targets = {
+        name: (str(root / spec.module_path.relative_to(ROOT)), spec.handler_name) for name, spec in functions.items()
+    }
     # One unmeasured round: byte code compiled and files in the page cache, as on a warm Lambda host.
     compiled = env
     for path, handler in [("floor", ""), *targets.values()]:
@@ -126,4 +133,5 @@ def measure(runs: int = 10, log: Any = None) -> dict[str, dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 10, print), indent=2))
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    print(json.dumps(measure(runs, print, Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT), indent=2))
