@@ -41,7 +41,7 @@ class Stack:
             aws_secret_access_key="local",
         )
 
-    def drain(self, timeout_s: float = 15.0) -> None:
+    def drain(self, timeout_s: float = 60.0) -> None:
         """Wait until the stream and the queues have delivered everything (a local-only endpoint)."""
         resp = requests.post(f"{self.url}/__devstack/drain", params={"timeout": timeout_s}, timeout=timeout_s + 5)
         assert resp.status_code == 204, resp.text

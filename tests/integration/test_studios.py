@@ -351,3 +351,46 @@ def test_my_clients_name_prefix_search_and_pages(stack: Stack, pro: MakePro) -> 
     assert sorted(seen) == sorted(["Zoë Adams", "zoe Baker", "Yara", "Zed", "Ana"])
     assert solo.get("/me/clients", params={"limit": 101}).status_code == 422
     assert solo.get("/me/clients", params={"cursor": "not-ours"}).status_code == 422
+
+
+def test_a_merge_moves_notes_formulas_and_history_to_the_studio_client(stack: Stack, pro: MakePro) -> None:
+    """Bob's client is the studio's Ana: after the join everything Bob kept on his Ana is on the studio's."""
+    import datetime as dt
+
+    alice, bob = pro("alice"), pro("bob")
+    studio_id = _studio(alice)["studio_id"]
+    _wait_import(stack, alice, studio_id)
+    phone = unique_phone()
+    studio_ana = _client(alice, "Ana Studio", phone=phone)["client_id"]
+    bobs_ana = _client(bob, "Ana B", phone=phone)["client_id"]
+    assert bob.post(f"/clients/{bobs_ana}/notes", json={"body": "Prefers mornings"}).status_code == 201
+    assert bob.post(f"/clients/{bobs_ana}/formulas", json={"name": "Root", "body": "6N + 20vol"}).status_code == 201
+    assert bob.post(f"/clients/{bobs_ana}/gift-cards", json={"amount": 2500, "currency": "USD"}).status_code == 201
+    sale = {"items": [{"sku": "SH-1", "name": "Shampoo", "quantity": 1, "unit_price": {"amount": 1800, "currency": "USD"}}]}
+    bought = bob.post(f"/clients/{bobs_ana}/purchases", json=sale)
+    assert bought.status_code == 201, bought.text
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(hour=15, minute=0, second=0, microsecond=0)
+    appointment = {
+        "provider_id": bob.sub,
+        "start": start.isoformat(),
+        "services": [{"name": "Colour", "minutes": 60, "price": {"amount": 9000, "currency": "USD"}}],
+    }
+    assert bob.post(f"/clients/{bobs_ana}/appointments", json=appointment).status_code == 201
+
+    _join(stack, alice, bob, studio_id)
+    log = alice.get(f"/clients/{studio_ana}/log")
+    assert log.status_code == 200, log.text
+    body = log.json()
+    assert [n["body"] for n in body["notes"]] == ["Prefers mornings"]
+    assert [f["name"] for f in body["formulas"]] == ["Root"]
+    assert [g["balance"]["amount"] for g in body["gift_cards"]] == [2500]
+    assert len(body["purchases"]) == 1
+    assert len(body["upcoming_appointments"]) == 1
+    # The old id resolves, and nothing is left behind under it.
+    assert bob.get(f"/clients/{bobs_ana}/log").json()["client"]["client_id"] == studio_ana
+    leftovers = stack.client("dynamodb").query(
+        TableName="studio-local-RecordsTable",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"CLIENT#{bobs_ana}"}},
+    )["Items"]
+    assert [i["sk"]["S"] for i in leftovers] == ["ALIAS"]

@@ -262,3 +262,45 @@ def make_handler(
         return response
 
     return handler
+
+
+_STATUS_TEXT = {
+    200: "OK.",
+    201: "Created.",
+    202: "Accepted: the work goes on in the background.",
+    204: "Done; no body.",
+    400: "The request is malformed.",
+    401: "No valid token.",
+    403: "The caller's role or plan may not do this.",
+    404: "Not found, or not visible to the caller.",
+    409: "Conflicts with the current state (the error code says which rule).",
+    410: "Gone: the cursor is older than the change feed keeps.",
+    412: "The version in If-Match is stale.",
+    413: "The body is larger than the API accepts.",
+    415: "The body is not JSON.",
+    422: "The request is not valid: details name each field.",
+    428: "If-Match is required.",
+    429: "Too many attempts.",
+}
+
+
+def documented(success: int = 200, *errors: int, body: bool = True) -> dict[int, Any]:
+    """The OpenAPI responses of a route: its success (with the route's return model, or no body) and
+    every error it can answer, in the error shape. Validation (422), an oversized body (413) and a
+    missing token (401) are added to every route."""
+    from salon.schemas.common import ErrorBody
+
+    responses: dict[int, Any] = {success: {"description": _STATUS_TEXT.get(success, "OK.")}}
+    if not body:
+        responses[success]["content"] = {}
+    for code in sorted({*errors, 413, 422}):
+        responses[code] = {
+            "description": _STATUS_TEXT.get(code, "Error."),
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+    # The API's JWT authorizer answers 401 itself, with API Gateway's own body.
+    responses[401] = {
+        "description": _STATUS_TEXT[401],
+        "content": {content_types.APPLICATION_JSON: {"schema": {"type": "object"}}},
+    }
+    return responses

@@ -74,7 +74,10 @@ def run_import_chunk(message: dict[str, Any]) -> None:
         _move(plan.moves[start : start + MOVES_PER_TRANSACTION], studio_id, pro_id, owner)
     for target_group in _distinct_targets(plan.merges):
         for client, target, _conflict in target_group:
-            _move_children(client.client_id, target)
+            # Every write of a note, formula, photo, appointment or sale names its author in the profile's
+            # history_pros: a client without any has no items to move, and costs no Query.
+            if client.history_pros:
+                _move_children(client.client_id, target)
         _merge(target_group, studio_id, pro_id, owner)
     enqueue("import", studio_id=studio_id, pro_id=pro_id)
 
