@@ -7,13 +7,12 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
+from salon.api import RouteAccess, current_caller, documented, json_response, make_handler, make_resolver
 from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN
 from salon.schemas.clients import Block, ChangePage, Client, ClientCreate, ClientPage, ClientUpdate
-from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
+from salon.schemas.common import DEFAULT_PAGE, PageLimit
 from salon.schemas.history import ClientLog
 from salon.schemas.me import Me
 from salon.schemas.studios import PlanOut, PlanUpdate
@@ -21,13 +20,6 @@ from salon.services import client_log, clients, studios
 
 router = Router()
 ClientId = Annotated[str, Path(pattern=ULID_PATTERN, description="A client's ULID.")]
-ERRORS: dict[int, OpenAPIResponse] = {
-    404: {
-        "description": "No such client, or not one the caller may see.",
-        "content": {"application/json": {"model": ErrorBody}},
-    },
-    409: {"description": "Conflict.", "content": {"application/json": {"model": ErrorBody}}},
-}
 
 
 @router.get("/me", summary="The caller: pro id, studio, role and plan")
@@ -38,7 +30,7 @@ def get_me() -> Me:
 @router.get(
     "/clients/<client_id>/log",
     summary="The Client Log: profile, visits, sales, packages, gift cards, notes, formulas, files",
-    responses={404: ERRORS[404]},
+    responses=documented(200, 404),
 )
 def get_client_log(client_id: ClientId) -> ClientLog:
     return client_log.client_log(current_caller(router), client_id)
@@ -53,7 +45,11 @@ def list_my_clients(
     return clients.list_my_clients(current_caller(router), limit, cursor, q)
 
 
-@router.get("/me/changes", summary="The caller's change feed since a cursor (tombstones included)")
+@router.get(
+    "/me/changes",
+    summary="The caller's change feed since a cursor (tombstones included)",
+    responses=documented(200, 410),
+)
 def list_changes(
     since: Annotated[str | None, Query(max_length=512, description="A cursor from an earlier answer.")] = None,
     limit: Annotated[PageLimit, Query()] = 100,
@@ -61,7 +57,9 @@ def list_changes(
     return clients.changes_since(current_caller(router), since, limit)
 
 
-@router.put("/pros/<pro_id>/plan", summary="Operators only: the plan of a solo pro's book")
+@router.put(
+    "/pros/<pro_id>/plan", summary="Operators only: the plan of a solo pro's book", responses=documented(200, 403)
+)
 def set_pro_plan(pro_id: Annotated[str, Path(pattern=PRO_ID_PATTERN)], data: PlanUpdate) -> PlanOut:
     return studios.set_pro_plan(current_caller(router), pro_id, data.plan)
 
@@ -69,14 +67,14 @@ def set_pro_plan(pro_id: Annotated[str, Path(pattern=PRO_ID_PATTERN)], data: Pla
 @router.post(
     "/clients",
     summary="Register a client in the caller's book",
-    responses={201: {"description": "Created."}, 409: ERRORS[409]},
+    responses=documented(201, 409),
 )
 def create_client(data: ClientCreate) -> Response[Client]:
     client = clients.create_client(current_caller(router), data)
     return json_response(201, client, {"ETag": f'"{client.version}"'})
 
 
-@router.get("/clients/<client_id>", summary="One client; ETag is its version", responses={404: ERRORS[404]})
+@router.get("/clients/<client_id>", summary="One client; ETag is its version", responses=documented(200, 404))
 def get_client(client_id: ClientId) -> Response[Client]:
     client = clients.get_client(current_caller(router), client_id)
     return json_response(200, client, {"ETag": f'"{client.version}"'})
@@ -85,7 +83,7 @@ def get_client(client_id: ClientId) -> Response[Client]:
 @router.patch(
     "/clients/<client_id>",
     summary="Edit the profile; If-Match must carry the version (ETag) read",
-    responses={404: ERRORS[404], 409: ERRORS[409]},
+    responses=documented(200, 403, 404, 409, 412, 428),
 )
 def update_client(
     client_id: ClientId,
@@ -97,19 +95,25 @@ def update_client(
 
 
 @router.delete(
-    "/clients/<client_id>", summary="Remove the client from the caller's account", responses={404: ERRORS[404]}
+    "/clients/<client_id>",
+    summary="Remove the client from the caller's account",
+    responses=documented(204, 404, 409, body=False),
 )
 def remove_client(client_id: ClientId) -> Response[None]:
     clients.remove_client(current_caller(router), client_id)
     return Response(status_code=204)
 
 
-@router.put("/clients/<client_id>/block", summary="Block the client for the caller")
+@router.put(
+    "/clients/<client_id>/block", summary="Block the client for the caller", responses=documented(200, 403, 404, 409)
+)
 def block_client(client_id: ClientId) -> Block:
     return clients.set_blocked(current_caller(router), client_id, True)
 
 
-@router.delete("/clients/<client_id>/block", summary="Unblock the client for the caller")
+@router.delete(
+    "/clients/<client_id>/block", summary="Unblock the client for the caller", responses=documented(200, 403, 404, 409)
+)
 def unblock_client(client_id: ClientId) -> Block:
     return clients.set_blocked(current_caller(router), client_id, False)
 

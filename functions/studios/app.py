@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from salon.api import current_caller, json_response, make_handler, make_resolver
+from salon.api import current_caller, documented, json_response, make_handler, make_resolver
 from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN
 from salon.schemas.clients import ClientPage
@@ -35,32 +35,46 @@ ClientId = Annotated[str, Path(pattern=ULID_PATTERN, description="A client's ULI
 ProId = Annotated[str, Path(pattern=PRO_ID_PATTERN, description="A pro's id (the token's sub).")]
 
 
-@router.post("/studios", summary="Create a studio; the caller becomes its owner and admin")
+@router.post(
+    "/studios", summary="Create a studio; the caller becomes its owner and admin", responses=documented(201, 409)
+)
 def create_studio(data: StudioCreate) -> Response[Studio]:
     return json_response(201, studios.create_studio(current_caller(router), data))
 
 
-@router.get("/studios/<studio_id>", summary="The studio, with the caller's role")
+@router.get("/studios/<studio_id>", summary="The studio, with the caller's role", responses=documented(200, 404))
 def get_studio(studio_id: StudioId) -> Studio:
     return studios.get_studio(current_caller(router), studio_id)
 
 
-@router.put("/studios/<studio_id>/plan", summary="Operators only: the studio's plan")
+@router.put(
+    "/studios/<studio_id>/plan", summary="Operators only: the studio's plan", responses=documented(200, 403, 404)
+)
 def set_studio_plan(studio_id: StudioId, data: PlanUpdate) -> PlanOut:
     return studios.set_studio_plan(current_caller(router), studio_id, data.plan)
 
 
-@router.post("/studios/<studio_id>/invites", summary="Admins: a single-use invite code with a role")
+@router.post(
+    "/studios/<studio_id>/invites",
+    summary="Admins: a single-use invite code with a role",
+    responses=documented(201, 403, 404),
+)
 def create_invite(studio_id: StudioId, data: InviteCreate) -> Response[Invite]:
     return json_response(201, studios.create_invite(current_caller(router), studio_id, data))
 
 
-@router.post("/studios/join", summary="Redeem an invite; the import of the caller's clients starts (202)")
+@router.post(
+    "/studios/join",
+    summary="Redeem an invite; the import of the caller's clients starts (202)",
+    responses=documented(202, 404, 409, 429),
+)
 def join(data: JoinRequest) -> Response[Member]:
     return json_response(202, studios.join(current_caller(router), data))
 
 
-@router.get("/studios/<studio_id>/members", summary="Members with role and import status")
+@router.get(
+    "/studios/<studio_id>/members", summary="Members with role and import status", responses=documented(200, 404)
+)
 def list_members(
     studio_id: StudioId,
     limit: Annotated[PageLimit, Query()] = DEFAULT_PAGE,
@@ -69,12 +83,20 @@ def list_members(
     return studios.list_members(current_caller(router), studio_id, limit, cursor)
 
 
-@router.get("/studios/<studio_id>/members/<pro_id>", summary="One member, with the import summary")
+@router.get(
+    "/studios/<studio_id>/members/<pro_id>",
+    summary="One member, with the import summary",
+    responses=documented(200, 404),
+)
 def get_member(studio_id: StudioId, pro_id: ProId) -> Member:
     return studios.get_member(current_caller(router), studio_id, pro_id)
 
 
-@router.patch("/studios/<studio_id>/members/<pro_id>", summary="Admins: change a member's role")
+@router.patch(
+    "/studios/<studio_id>/members/<pro_id>",
+    summary="Admins: change a member's role",
+    responses=documented(200, 403, 404, 409),
+)
 def change_role(studio_id: StudioId, pro_id: ProId, data: RoleUpdate) -> Member:
     return studios.change_role(current_caller(router), studio_id, pro_id, data)
 
@@ -82,6 +104,7 @@ def change_role(studio_id: StudioId, pro_id: ProId, data: RoleUpdate) -> Member:
 @router.delete(
     "/studios/<studio_id>/members/<pro_id>",
     summary="Leave (the pro) or remove a member (an admin); the clients are split by a job (202)",
+    responses=documented(202, 403, 404, 409),
 )
 def leave(studio_id: StudioId, pro_id: ProId) -> Response[Member]:
     return json_response(202, departures.leave(current_caller(router), studio_id, pro_id))
@@ -90,6 +113,7 @@ def leave(studio_id: StudioId, pro_id: ProId) -> Response[Member]:
 @router.get(
     "/studios/<studio_id>/members/<pro_id>/departure",
     summary="Preview of a leave: which clients each side keeps, and why",
+    responses=documented(200, 403, 404),
 )
 def departure_preview(
     studio_id: StudioId,
@@ -100,12 +124,20 @@ def departure_preview(
     return departures.preview(current_caller(router), studio_id, pro_id, limit, cursor)
 
 
-@router.post("/studios/<studio_id>/owner", summary="The owner hands ownership to another admin")
+@router.post(
+    "/studios/<studio_id>/owner",
+    summary="The owner hands ownership to another admin",
+    responses=documented(200, 403, 404, 409),
+)
 def transfer_ownership(studio_id: StudioId, data: OwnerTransfer) -> Studio:
     return studios.transfer_ownership(current_caller(router), studio_id, data.pro_id)
 
 
-@router.get("/studios/<studio_id>/clients", summary="The studio list: admins see all, others their assigned")
+@router.get(
+    "/studios/<studio_id>/clients",
+    summary="The studio list: admins see all, others their assigned",
+    responses=documented(200, 404),
+)
 def list_studio_clients(
     studio_id: StudioId,
     limit: Annotated[PageLimit, Query()] = DEFAULT_PAGE,
@@ -115,19 +147,31 @@ def list_studio_clients(
     return membership.list_studio_clients(current_caller(router), studio_id, limit, cursor, q)
 
 
-@router.put("/studios/<studio_id>/clients/<client_id>/assignees/<pro_id>", summary="Admins: assign a member")
+@router.put(
+    "/studios/<studio_id>/clients/<client_id>/assignees/<pro_id>",
+    summary="Admins: assign a member",
+    responses=documented(204, 403, 404, body=False),
+)
 def assign(studio_id: StudioId, client_id: ClientId, pro_id: ProId) -> Response[None]:
     membership.assign(current_caller(router), studio_id, client_id, pro_id)
     return Response(status_code=204)
 
 
-@router.delete("/studios/<studio_id>/clients/<client_id>/assignees/<pro_id>", summary="Admins: unassign a member")
+@router.delete(
+    "/studios/<studio_id>/clients/<client_id>/assignees/<pro_id>",
+    summary="Admins: unassign a member",
+    responses=documented(204, 403, 404, body=False),
+)
 def unassign(studio_id: StudioId, client_id: ClientId, pro_id: ProId) -> Response[None]:
     membership.unassign(current_caller(router), studio_id, client_id, pro_id)
     return Response(status_code=204)
 
 
-@router.delete("/studios/<studio_id>/clients/<client_id>", summary="Admins: delete a studio client, cascading (202)")
+@router.delete(
+    "/studios/<studio_id>/clients/<client_id>",
+    summary="Admins: delete a studio client, cascading (202)",
+    responses=documented(202, 403, 404, 409, body=False),
+)
 def delete_studio_client(studio_id: StudioId, client_id: ClientId) -> Response[None]:
     membership.delete_studio_client(current_caller(router), studio_id, client_id)
     return Response(status_code=202)

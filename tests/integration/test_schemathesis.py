@@ -99,12 +99,6 @@ def test_every_operation_answers_within_its_schema(stack: Stack, owner: tuple[Ap
     assert not failures, "\n\n".join(failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="openapi.json under-documents statuses: routes with custom `responses` lose their 200, the studio "
-    "routes list only 200/422 although they answer 201/202/204/403/404/409, and 204s are documented with a JSON "
-    "body. An app generated from the document would mishandle these answers. Remove this mark once fixed.",
-)
 def test_every_status_seen_is_documented(stack: Stack) -> None:
     """Runs after the test above (file order) on the statuses it saw."""
     import requests

@@ -103,7 +103,26 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
     app.use(middlewares=[idempotency_middleware])
     for router in routers:
         app.include_router(router)
+    _complete_responses(app)
     return app
+
+
+def _complete_responses(app: APIGatewayHttpResolver) -> None:
+    """Every route documents what it really answers: its success (200 unless the route names another
+    2xx) and the shared errors (422 and 413 in the error shape, the authorizer's 401). Routes list their
+    own 403/404/409... with :func:`documented` or ``responses``."""
+    shared = documented(200)
+    for route in [*app._static_routes, *app._dynamic_routes]:
+        responses = dict(route.responses or {})
+        if not any(200 <= int(code) < 300 for code in responses):
+            responses[200] = shared[200]
+        for code in (401, 413, 415, 422):
+            responses.setdefault(code, shared[code])
+        if 204 in responses:
+            responses[204] = {**responses[204], "content": {}}  # no body, whatever the return annotation
+        if 422 in responses and "content" in responses[422]:
+            responses[422] = shared[422]  # our validation errors, not Powertools' default body
+        route.responses = responses
 
 
 def _where(exc: BaseException) -> list[str]:
@@ -293,7 +312,7 @@ def documented(success: int = 200, *errors: int, body: bool = True) -> dict[int,
     responses: dict[int, Any] = {success: {"description": _STATUS_TEXT.get(success, "OK.")}}
     if not body:
         responses[success]["content"] = {}
-    for code in sorted({*errors, 413, 422}):
+    for code in sorted({*errors, 413, 415, 422}):
         responses[code] = {
             "description": _STATUS_TEXT.get(code, "Error."),
             "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
