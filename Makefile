@@ -62,7 +62,7 @@ unit: $(STAMP)  ## rules without AWS (moto in-process where a repository is need
 integration: $(STAMP)  ## HTTP against the local stack started on free ports
 	@$(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
 
-model: $(STAMP)  ## random action sequences vs a reference model of SPEC.md (MODEL_SEQUENCES=200, MODEL_STEPS=5)
+model: $(STAMP)  ## random action sequences vs a reference model of SPEC.md (MODEL_SEQUENCES=200, MODEL_STEPS=4)
 	@$(PY) -m pytest tests/model -q $(PYTEST_ARGS)
 
 soak: $(STAMP)  ## the model-based test and schemathesis with large budgets (SOAK_SEQUENCES, SOAK_STEPS, SOAK_EXAMPLES)
