@@ -366,7 +366,9 @@ def test_a_merge_moves_notes_formulas_and_history_to_the_studio_client(stack: St
     assert bob.post(f"/clients/{bobs_ana}/notes", json={"body": "Prefers mornings"}).status_code == 201
     assert bob.post(f"/clients/{bobs_ana}/formulas", json={"name": "Root", "body": "6N + 20vol"}).status_code == 201
     assert bob.post(f"/clients/{bobs_ana}/gift-cards", json={"amount": 2500, "currency": "USD"}).status_code == 201
-    sale = {"items": [{"sku": "SH-1", "name": "Shampoo", "quantity": 1, "unit_price": {"amount": 1800, "currency": "USD"}}]}
+    sale = {
+        "items": [{"sku": "SH-1", "name": "Shampoo", "quantity": 1, "unit_price": {"amount": 1800, "currency": "USD"}}]
+    }
     bought = bob.post(f"/clients/{bobs_ana}/purchases", json=sale)
     assert bought.status_code == 201, bought.text
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(hour=15, minute=0, second=0, microsecond=0)
