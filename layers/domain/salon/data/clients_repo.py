@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +25,12 @@ from salon.data.models import (
     TableItem,
     UniqueContact,
 )
+
+TRANSACTION_ATTEMPTS = 3
+
+
+class WriteConflict(Exception):
+    """Every attempt met a concurrent transaction on the same items; the caller may retry."""
 
 
 class DuplicateContact(Exception):
@@ -99,21 +107,32 @@ class DynamoClientsRepository:
         409 costs no further read.
         """
         items: list[TableItem] = [profile, *uniques, *views]
-        try:
-            with TransactWrite(connection=table_connection()) as tx:
-                tx.save(profile, condition=TableItem.pk.does_not_exist())
-                for unique in uniques:
-                    tx.save(unique, condition=TableItem.pk.does_not_exist(), return_values=ALL_OLD)
-                for view in views:
-                    tx.save(view)
-        except TransactWriteError as exc:
-            for item, reason in zip(items, exc.cancellation_reasons or [], strict=False):
-                if reason is not None and reason.code == "ConditionalCheckFailed" and isinstance(item, UniqueContact):
-                    existing = (reason.raw_item or {}).get("client_id", {}).get("S")
-                    if existing:
-                        field = "phone" if "#PHONE#" in item.pk else "email"
-                        raise DuplicateContact(existing, field) from None
-            raise
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                with TransactWrite(connection=table_connection()) as tx:
+                    tx.save(profile, condition=TableItem.pk.does_not_exist())
+                    for unique in uniques:
+                        tx.save(unique, condition=TableItem.pk.does_not_exist(), return_values=ALL_OLD)
+                    for view in views:
+                        tx.save(view)
+                return
+            except TransactWriteError as exc:
+                reasons = exc.cancellation_reasons or []
+                for item, reason in zip(items, reasons, strict=False):
+                    if (
+                        reason is not None
+                        and reason.code == "ConditionalCheckFailed"
+                        and isinstance(item, UniqueContact)
+                    ):
+                        existing = (reason.raw_item or {}).get("client_id", {}).get("S")
+                        if existing:
+                            field = "phone" if "#PHONE#" in item.pk else "email"
+                            raise DuplicateContact(existing, field) from None
+                if not any(r is not None and r.code == "TransactionConflict" for r in reasons):
+                    raise
+            # Another transaction on the same phone or email was in flight (AWS TransactionConflict).
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
+        raise WriteConflict()
 
     def list_views(
         self, pro_id: str, limit: int, after_client_id: str | None, name_prefix: str | None = None

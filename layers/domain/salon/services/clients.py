@@ -9,7 +9,7 @@ from typing import Any
 
 from salon import clock, metrics
 from salon.data import keys
-from salon.data.clients_repo import ClientsRepository, DuplicateContact, StaleVersion, repository, writes
+from salon.data.clients_repo import ClientsRepository, DuplicateContact, StaleVersion, WriteConflict, repository, writes
 from salon.data.models import ClientFlags, ClientProfile, ClientTombstone, ClientView, UniqueContact
 from salon.data.tx import ConditionFailed
 from salon.errors import Conflict, Gone, PreconditionFailed, PreconditionRequired, field_error
@@ -75,6 +75,8 @@ def create_client(caller: Caller, data: ClientCreate, repo: ClientsRepository = 
     try:
         repo.create_client(profile, uniques, [view])
         metrics.count(metrics.CLIENTS_CREATED)
+    except WriteConflict:
+        raise Conflict("Someone is registering the same client right now; try again.", code="write_conflict") from None
     except DuplicateContact as dup:
         if book.is_studio:
             # The studio already knows this person: the caller is assigned, so the id works for them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import time
 
@@ -13,8 +14,8 @@ from salon.data.models import Member as MemberItem
 from salon.data.models import Studio as StudioItem
 from salon.data.studios_repo import AlreadyInStudio, InviteInvalid, LastAdmin, StudiosRepository, repository
 from salon.data.tx import ConditionFailed, TransactionCancelled
-from salon.errors import Conflict, Forbidden, NotFound, TooManyRequests
-from salon.identity import Caller
+from salon.errors import Conflict, Forbidden, NotFound, TooManyRequests, field_error
+from salon.identity import PRO_ID_PATTERN, Caller
 from salon.ids import new_id
 from salon.schemas.common import decode_cursor, encode_cursor
 from salon.schemas.departures import DepartureSummary
@@ -142,6 +143,8 @@ def list_members(
 ) -> MemberPage:
     _membership(caller, studio_id, repo)
     after = decode_cursor(cursor).get("after") if cursor else None
+    if after is not None and not re.match(PRO_ID_PATTERN, after):
+        raise field_error("query", "cursor", "Not a cursor this API gave out.")
     members, more = repo.list_members(studio_id, limit, after)
     next_cursor = encode_cursor({"after": members[-1].pro_id}) if more and members else None
     return MemberPage(items=[member_out(m) for m in members], next_cursor=next_cursor)

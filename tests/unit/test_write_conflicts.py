@@ -1,0 +1,55 @@
+"""On AWS a transaction meeting another on the same item is cancelled (TransactionConflict), which moto
+never does: registering a client tries again, then answers 409 write_conflict, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.client
+import pytest
+from botocore.exceptions import ClientError
+
+from devstack.template import Template
+from salon.errors import Conflict
+from salon.identity import Caller
+from salon.schemas.clients import ClientCreate
+from salon.services import clients
+
+
+def _conflicts(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    original = botocore.client.BaseClient._make_api_call
+    seen = [0]
+
+    def flaky(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "TransactWriteItems" and seen[0] < times:
+            seen[0] += 1
+            reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (len(params["TransactItems"]) - 1)
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": reasons,
+                },
+                operation,
+            )
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", flaky)
+    return seen
+
+
+def test_a_passing_conflict_is_retried(aws: Template, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _conflicts(monkeypatch, 2)
+    client = clients.create_client(Caller("ana"), ClientCreate(name="Bea", phone="+1 415 555 2671"))
+    assert seen[0] == 2
+    assert clients.get_client(Caller("ana"), client.client_id).name == "Bea"
+
+
+def test_a_lasting_conflict_is_409_write_conflict_with_nothing_written(
+    aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _conflicts(monkeypatch, 99)
+    with pytest.raises(Conflict) as err:
+        clients.create_client(Caller("ana"), ClientCreate(name="Bea", phone="+1 415 555 2671"))
+    assert err.value.code == "write_conflict"
+    monkeypatch.undo()
+    assert clients.list_my_clients(Caller("ana"), 10, None).items == []
