@@ -7,6 +7,11 @@ pro's view, one note by the pro; every other client also has a note by the owner
 it), because creating 2,000 clients over HTTP would measure creation, not leaving. The figure is the
 wall time from ``DELETE /studios/{sid}/members/{pro}`` to the member's status ``left``, with every
 copy made, every studio record unassigned or marked deleted and the counters final.
+
+Measured (2 CPUs, moto 5.2.5): 200 clients 50 s; 2,000 clients 40 min 42 s, of which 818 s in the
+42 chunks themselves and the rest the same jobs queue running the 1,000 cascade deletes in between.
+moto answers every Query by scanning the whole table, so each client's one Query costs O(table) here;
+on DynamoDB a chunk is ~8 calls a client, 8 clients at a time.
 """
 
 from __future__ import annotations
@@ -189,9 +194,9 @@ def main() -> None:
             time.sleep(0.5)
         elapsed = time.monotonic() - started
         departure = member["departure"]
+        print(f"departure of {args.clients} clients: {elapsed:.1f} s wall time; {departure}", flush=True)
         drain(url)
         mine = pro.call("GET", "/me/clients", 200, params={"limit": 100})
-        print(f"departure of {args.clients} clients: {elapsed:.1f} s wall time; {departure}")
         assert departure["kept_by_pro"] == args.clients, departure
         assert departure["left_with_pro"] == (args.clients + 1) // 2, departure
         assert all(c["book"] == "personal" for c in mine["items"]), "a studio client is still listed"
