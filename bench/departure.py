@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +28,7 @@ import requests
 from ulid import ULID
 
 from devstack import tokens
-from devstack.emulator import free_port
+from devstack.process import stack_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "studio-local-RecordsTable"
@@ -47,34 +44,6 @@ class Client:
         resp = self.session.request(method, self.url + path, timeout=120, **kwargs)
         assert resp.status_code == status, (path, resp.status_code, resp.text)
         return resp.json() if resp.content else None
-
-
-def start_stack(key_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    api_port, emulator_port = free_port(), free_port()
-    env = {**os.environ, "DEVSTACK_HOME": str(key_dir), "LOG_LEVEL": "WARNING"}
-    env["PYTHONPATH"] = f"{ROOT / 'layers/domain'}{os.pathsep}{ROOT}"
-    for name in ("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "UPLOADS_BUCKET", "AWS_ENDPOINT_URL"):
-        env.pop(name, None)
-    log = (key_dir / "stack.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "serve", "--port", str(api_port), "--emulator-port", str(emulator_port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{url}/__devstack/ready", timeout=10).status_code == 204:
-                return process, url, f"http://127.0.0.1:{emulator_port}"
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError((key_dir / "stack.log").read_text())
-        time.sleep(0.1)
 
 
 def drain(url: str, timeout_s: float = 60) -> None:
@@ -166,8 +135,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     args = parser.parse_args()
     key_dir = Path(tempfile.mkdtemp(prefix="bench-departure-"))
-    process, url, emulator = start_stack(key_dir)
-    try:
+    with stack_process(key_dir) as running:
+        url, emulator = running.url, running.emulator
         suffix = str(ULID())[-8:].lower()
         owner = Client(url, key_dir, f"owner-{suffix}")
         pro = Client(url, key_dir, f"leaver-{suffix}")
@@ -200,12 +169,6 @@ def main() -> None:
         assert departure["kept_by_pro"] == args.clients, departure
         assert departure["left_with_pro"] == (args.clients + 1) // 2, departure
         assert all(c["book"] == "personal" for c in mine["items"]), "a studio client is still listed"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +15,7 @@ import pytest
 import requests
 
 from devstack import tokens
-from devstack.emulator import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from devstack.process import stack_process
 
 
 @dataclass
@@ -50,44 +46,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     key_dir = tmp_path_factory.mktemp("devstack")
-    api_port, emulator_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DEVSTACK_HOME": str(key_dir),
-        "PYTHONPATH": f"{ROOT / 'layers/domain'}{os.pathsep}{ROOT}",
-        "LOG_LEVEL": "WARNING",
-    }
-    for name in ("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "UPLOADS_BUCKET", "AWS_ENDPOINT_URL"):
-        env.pop(name, None)
-    log = (key_dir / "stack.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "serve", "--port", str(api_port), "--emulator-port", str(emulator_port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"local stack exited: {(key_dir / 'stack.log').read_text()}")
-        try:
-            if requests.get(f"{url}/__devstack/ready", timeout=10).status_code == 204:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("local stack did not start in 60 s")
-        time.sleep(0.1)
-    yield Stack(url, f"http://127.0.0.1:{emulator_port}", key_dir, process)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with stack_process(key_dir) as running:
+        yield Stack(running.url, running.emulator, key_dir, running.process)
 
 
 class Api:

@@ -8,7 +8,8 @@ import time
 
 import requests
 
-from tests.integration.conftest import ROOT, Api, Stack
+from devstack.process import ROOT
+from tests.integration.conftest import Api, Stack
 
 
 def test_openapi_and_swagger_ui_are_served_without_a_token(stack: Stack) -> None:

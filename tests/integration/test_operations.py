@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from devstack.emulator import free_port
-from tests.integration.conftest import ROOT, Api, Stack, unique_phone
+from devstack.process import ROOT, stack_process
+from tests.integration.conftest import Api, Stack, unique_phone
 
 TABLE = "studio-local-RecordsTable"
 FUNCTION_ENV = {
@@ -35,46 +35,8 @@ FUNCTION_ENV = {
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     key_dir = tmp_path_factory.mktemp("ops-stack")
-    api_port, emulator_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DEVSTACK_HOME": str(key_dir),
-        "DEVSTACK_FUNCTION_ENV": json.dumps(FUNCTION_ENV),
-        "PYTHONPATH": f"{ROOT / 'layers/domain'}{os.pathsep}{ROOT}",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",  # every line reaches the log file as it is written
-    }
-    for name in ("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "UPLOADS_BUCKET", "AWS_ENDPOINT_URL"):
-        env.pop(name, None)
-    log = (key_dir / "stack.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "serve", "--port", str(api_port), "--emulator-port", str(emulator_port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"local stack exited: {(key_dir / 'stack.log').read_text()}")
-        try:
-            if requests.get(f"{url}/openapi.json", timeout=30).status_code == 200:
-                break
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("local stack did not start in 60 s")
-        time.sleep(0.1)
-    yield Stack(url, f"http://127.0.0.1:{emulator_port}", key_dir, process)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with stack_process(key_dir, {"DEVSTACK_FUNCTION_ENV": json.dumps(FUNCTION_ENV)}) as running:
+        yield Stack(running.url, running.emulator, key_dir, running.process)
 
 
 def _log_text(stack: Stack) -> str:

@@ -82,11 +82,7 @@ def create_client(caller: Caller, data: ClientCreate, repo: ClientsRepository = 
             # The studio already knows this person: the caller is assigned, so the id works for them.
             with contextlib.suppress(ConditionFailed):
                 writes.add_assignee(dup.existing_client_id, book.owner, caller.pro_id)
-        raise Conflict(
-            f"A client with this {dup.field} is already in the book.",
-            code="duplicate_client",
-            details={"existing_client_id": dup.existing_client_id, "field": dup.field},
-        ) from None
+        raise _duplicate(dup) from None
     return to_client(profile, book)
 
 
@@ -114,6 +110,15 @@ def _cursor_client_id(cursor: str) -> str:
     if not is_ulid(after):
         raise field_error("query", "cursor", "Not a cursor this API gave out.")
     return after
+
+
+def _duplicate(dup: DuplicateContact) -> Conflict:
+    """The 409 of a taken phone or email, naming the client who has it."""
+    return Conflict(
+        f"A client with this {dup.field} is already in the book.",
+        code="duplicate_client",
+        details={"existing_client_id": dup.existing_client_id, "field": dup.field},
+    )
 
 
 def _unique(pk: str, client_id: str) -> UniqueContact:
@@ -216,11 +221,7 @@ def update_client(
     except StaleVersion:
         raise PreconditionFailed() from None
     except DuplicateContact as dup:
-        raise Conflict(
-            f"A client with this {dup.field} is already in the book.",
-            code="duplicate_client",
-            details={"existing_client_id": dup.existing_client_id, "field": dup.field},
-        ) from None
+        raise _duplicate(dup) from None
     return to_client(profile, book)
 
 
