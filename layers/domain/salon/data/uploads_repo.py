@@ -8,6 +8,7 @@ to write it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 from salon.data import keys
 from salon.data.connection import table_connection
 from salon.data.models import TableItem, Upload
+from salon.data.tx import ConditionFailed, key, update_item
 from salon.settings import get_settings
 
 PENDING = "pending"
@@ -35,10 +37,6 @@ def thumbnail_key(client_id: str, upload_id: str) -> str:
 
 def client_prefix(client_id: str) -> str:
     return f"clients/{client_id}/"
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -85,33 +83,28 @@ class DynamoUploadsRepository:
     def reserve_slot(self, client_id: str, limit: int) -> bool:
         """One conditional ``UpdateItem``: take a slot if fewer than ``limit`` are used. Atomic by itself."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.QUOTA),
-                UpdateExpression="SET #kind = :kind ADD used :one",
-                ConditionExpression="attribute_not_exists(used) OR used < :limit",
-                ExpressionAttributeNames={"#kind": "kind"},
-                ExpressionAttributeValues={":kind": {"S": "quota"}, ":one": {"N": "1"}, ":limit": {"N": str(limit)}},
+            update_item(
+                keys.client_pk(client_id),
+                keys.QUOTA,
+                "SET #kind = :kind ADD used :one",
+                values={":kind": {"S": "quota"}, ":one": {"N": "1"}, ":limit": {"N": str(limit)}},
+                condition="attribute_not_exists(used) OR used < :limit",
+                names={"#kind": "kind"},
             )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
+        except ConditionFailed:
+            return False
         return True
 
     def release_slot(self, client_id: str) -> None:
         """Give one slot back (``ADD used -1``), never below zero."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.QUOTA),
-                UpdateExpression="ADD used :minus",
-                ConditionExpression="used > :zero",
-                ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+        with contextlib.suppress(ConditionFailed):
+            update_item(
+                keys.client_pk(client_id),
+                keys.QUOTA,
+                "ADD used :minus",
+                values={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+                condition="used > :zero",
             )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
 
     def put_reservation(self, upload: Upload) -> None:
         upload.save(condition=Upload.pk.does_not_exist())
@@ -135,7 +128,7 @@ class DynamoUploadsRepository:
                     {
                         "Update": {
                             "TableName": self._table,
-                            "Key": _key(keys.client_pk(upload.client_id), keys.QUOTA),
+                            "Key": key(keys.client_pk(upload.client_id), keys.QUOTA),
                             "UpdateExpression": "SET #kind = :kind ADD used :one",
                             "ExpressionAttributeNames": {"#kind": "kind"},
                             "ExpressionAttributeValues": {":kind": {"S": "quota"}, ":one": {"N": "1"}},
@@ -153,17 +146,14 @@ class DynamoUploadsRepository:
 
     def add_history(self, client_id: str, pro_id: str) -> None:
         """The uploader in the profile's ``history_pros`` (a departure reads who has work on a client there)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.PROFILE),
-                UpdateExpression="ADD history_pros :p",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":p": {"SS": [pro_id]}},
+        with contextlib.suppress(ConditionFailed):
+            update_item(
+                keys.client_pk(client_id),
+                keys.PROFILE,
+                "ADD history_pros :p",
+                values={":p": {"SS": [pro_id]}},
+                condition="attribute_exists(pk)",
             )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
 
     def get_upload(self, client_id: str, upload_id: str) -> Upload | None:
         try:
@@ -194,18 +184,16 @@ class DynamoUploadsRepository:
             update += ", version_id = :v"
             values[":v"] = {"S": version_id}
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
-                UpdateExpression=update + " REMOVE lapses_at",
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
+            update_item(
+                keys.client_pk(client_id),
+                keys.upload_sk(upload_id),
+                update + " REMOVE lapses_at",
+                values=values,
+                condition="#status = :pending",
+                names={"#status": "status"},
             )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
+        except ConditionFailed:
+            return False
         return True
 
     def set_thumbnail(self, client_id: str, upload_id: str, version_id: str | None, key: str) -> None:
@@ -215,31 +203,25 @@ class DynamoUploadsRepository:
         if version_id:
             condition += " AND version_id = :v"
             values[":v"] = {"S": version_id}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
-                UpdateExpression="SET thumbnail_key = :k",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
+        with contextlib.suppress(ConditionFailed):
+            update_item(
+                keys.client_pk(client_id),
+                keys.upload_sk(upload_id),
+                "SET thumbnail_key = :k",
+                values=values,
+                condition=condition,
+                names={"#status": "status"},
             )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
 
     def clear_profile(self, client_id: str, upload_id: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
-                UpdateExpression="SET profile = :no",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":no": {"BOOL": False}},
+        with contextlib.suppress(ConditionFailed):
+            update_item(
+                keys.client_pk(client_id),
+                keys.upload_sk(upload_id),
+                "SET profile = :no",
+                values={":no": {"BOOL": False}},
+                condition="attribute_exists(pk)",
             )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
 
     def delete_pending(self, client_id: str, upload_id: str, lapsed_before: int | None = None) -> bool:
         """Delete a reservation that is still pending (and lapsed before ``lapsed_before``, if given).
@@ -254,7 +236,7 @@ class DynamoUploadsRepository:
         try:
             self._client.delete_item(
                 TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
+                Key=key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
@@ -270,7 +252,7 @@ class DynamoUploadsRepository:
         try:
             resp = self._client.delete_item(
                 TableName=self._table,
-                Key=_key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
+                Key=key(keys.client_pk(client_id), keys.upload_sk(upload_id)),
                 ConditionExpression="attribute_exists(pk)",
                 ReturnValues="ALL_OLD",
             )
