@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until the handler is built: see salon.coldstart
+
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
+from salon import coldstart
 from salon.api import RouteAccess, current_caller, documented, json_response, make_handler, make_resolver
 from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN
@@ -121,3 +126,5 @@ def unblock_client(client_id: ClientId) -> Block:
 app = make_resolver(router)
 # The log reads its client and the caller concurrently and decides access from that read (2 calls).
 lambda_handler = make_handler(app, {"GET /clients/{client_id}/log": RouteAccess(load=client_log.load_access)})
+
+coldstart.loaded()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until the handler is built: see salon.coldstart
+
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,6 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from salon import coldstart
 from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import ErrorBody
@@ -113,3 +118,5 @@ lambda_handler = make_handler(
         "POST /clients/{client_id}/gift-cards/{gift_card_id}/redemptions": _SELL,
     },
 )
+
+coldstart.loaded()

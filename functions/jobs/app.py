@@ -6,6 +6,10 @@ so no invocation runs long and a failed chunk is retried alone.
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until the handler is built: see salon.coldstart
+
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -13,7 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon import metrics, tracing
+from salon import coldstart, metrics, tracing
 from salon.services.jobs import run_job_message
 
 logger = Logger()
@@ -31,3 +35,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     )
+
+
+coldstart.loaded()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until the handler is built: see salon.coldstart
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,6 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from salon import coldstart
 from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
@@ -112,3 +117,5 @@ lambda_handler = make_handler(
         "PUT /clients/{client_id}/formulas/{formula_id}": _ADD,
     },
 )
+
+coldstart.loaded()

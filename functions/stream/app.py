@@ -8,6 +8,10 @@ done, so it never holds the shard.
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until the handler is built: see salon.coldstart
+
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -15,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon import metrics, tracing
+from salon import coldstart, metrics, tracing
 from salon.services.stream import coalesce, handle_record
 
 logger = Logger()
@@ -39,3 +43,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     )
+
+
+coldstart.loaded()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until the handler is built: see salon.coldstart
+
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from salon import coldstart
 from salon.api import current_caller, documented, json_response, make_handler, make_resolver
 from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN
@@ -179,3 +184,5 @@ def delete_studio_client(studio_id: StudioId, client_id: ClientId) -> Response[N
 
 app = make_resolver(router)
 lambda_handler = make_handler(app)
+
+coldstart.loaded()

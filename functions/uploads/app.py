@@ -7,6 +7,10 @@ thumbnails) is imported only on the S3 path.
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until the handler is built: see salon.coldstart
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -16,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon import metrics
+from salon import coldstart, metrics
 from salon.api import current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import ErrorBody
@@ -82,3 +86,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         uploads.handle_s3_event(event)
         return {}
     return http_handler(event, context)
+
+
+coldstart.loaded()

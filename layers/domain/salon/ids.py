@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from ulid import ULID
-
 # Crockford base32, 26 characters, first one at most 7 (128 bits).
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 _ULID_RE = re.compile(ULID_PATTERN)
@@ -13,6 +11,10 @@ _ULID_RE = re.compile(ULID_PATTERN)
 
 def new_id() -> str:
     """A new ULID: sortable by creation time, 80 random bits."""
+    # Imported on first use: python-ulid looks its own version up in the installed packages' metadata at
+    # import, which read-only routes need not pay for at cold start.
+    from ulid import ULID
+
     return str(ULID())
 
 

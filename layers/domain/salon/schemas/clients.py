@@ -1,9 +1,8 @@
 """Clients: profile in, profile out, pages of profiles."""
 
-from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -24,7 +23,7 @@ class ClientCreate(ApiModel):
     marketing_consent: bool = False
 
     @model_validator(mode="after")
-    def _reachable(self) -> ClientCreate:
+    def _reachable(self) -> Self:
         if not self.phone and not self.email:
             raise ValueError("A client needs a phone or an email.")
         return self

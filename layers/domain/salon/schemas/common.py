@@ -1,6 +1,5 @@
 """Building blocks shared by every route group's schemas."""
 
-from __future__ import annotations
 
 import base64
 import json

@@ -6,10 +6,9 @@ package's ``price``) are such objects; a gift card is issued with the same two f
 level (API.md). Floats, strings and negative amounts are a 422.
 """
 
-from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, Field, StrictInt, StringConstraints, field_validator, model_validator
 
@@ -63,7 +62,7 @@ class AppointmentCreate(ApiModel):
         return value
 
     @model_validator(mode="after")
-    def _fits(self) -> AppointmentCreate:
+    def _fits(self) -> Self:
         if sum(s.minutes for s in self.services) > MAX_APPOINTMENT_MINUTES:
             raise ValueError(f"An appointment lasts at most {MAX_APPOINTMENT_MINUTES} minutes.")
         _one_currency([s.price for s in self.services])
@@ -107,7 +106,7 @@ class PurchaseCreate(ApiModel):
     repeat_of: Ulid | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> PurchaseCreate:
+    def _one_of(self) -> Self:
         if (self.items is None) == (self.repeat_of is None):
             raise ValueError("Send either items or repeat_of.")
         if self.items is not None:

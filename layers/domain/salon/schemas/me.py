@@ -1,6 +1,5 @@
 """The caller."""
 
-from __future__ import annotations
 
 from typing import Literal
 

@@ -1,6 +1,5 @@
 """Notes and colour formulas: what the app sends and gets back."""
 
-from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated

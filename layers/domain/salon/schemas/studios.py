@@ -1,6 +1,5 @@
 """Studios, invites and members."""
 
-from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal

@@ -1,9 +1,8 @@
 """Files and photos: asking for an upload, the presigned POST, and the stored files."""
 
-from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -32,7 +31,7 @@ class UploadRequest(ApiModel):
     profile: bool = Field(False, description="Make this image the client's profile photo once it is confirmed.")
 
     @model_validator(mode="after")
-    def _profile_is_an_image(self) -> UploadRequest:
+    def _profile_is_an_image(self) -> Self:
         if self.profile and self.content_type not in IMAGE_TYPES:
             raise ValueError("A profile photo must be an image.")
         return self
