@@ -179,3 +179,49 @@ def test_a_failing_write_reports_the_record_and_a_retry_completes(
     expected_after = _views(aws)
     consumer(history)
     assert _views(aws) == expected_after
+
+
+def test_an_apprentice_gets_a_masked_view_and_a_provider_the_contact_details(aws: Template, consumer: Any) -> None:
+    """The roles come from the studio item read in the same BatchGetItem as the views."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.put_item(
+        TableName="studio-local-RecordsTable",
+        Item={
+            "pk": {"S": STUDIO},
+            "sk": {"S": "STUDIO"},
+            "kind": {"S": "studio"},
+            "studio_id": {"S": STUDIO.split("#", 1)[1]},
+            "name": {"S": "Studio"},
+            "owner_id": {"S": "bob"},
+            "member_roles": {"M": {"bob": {"S": "provider"}, "cara": {"S": "apprentice"}}},
+        },
+    )
+    cid = "01JD0000000000000000000003"
+    assert consumer([_record(None, _image(cid, 1, ["bob", "cara"]))])["batchItemFailures"] == []
+    views = {
+        pro: ddb.get_item(
+            TableName="studio-local-RecordsTable", Key={"pk": {"S": f"PRO#{pro}"}, "sk": {"S": f"CLIENT#{cid}"}}
+        )["Item"]
+        for pro in ("bob", "cara")
+    }
+    assert views["bob"]["phone"]["S"] == "+14155552671"
+    assert views["bob"]["masked"]["BOOL"] is False
+    assert "phone" not in views["cara"]
+    assert views["cara"]["masked"]["BOOL"] is True
+    # Each view is keyed to its pro, in its pro's change feed.
+    assert views["cara"]["gsi2pk"] != views["bob"]["gsi2pk"]
+    assert {v["name"]["S"] for v in views.values()} == {"Ana"}
+
+
+def test_a_view_re_keyed_for_another_pro_is_the_view_built_for_that_pro() -> None:
+    """Fan-out serializes one view and re-keys it per pro: nothing else in a view may depend on the pro."""
+    from salon.data.models import ClientProfile
+    from salon.services.views import build_view, view_item_for
+
+    profile = ClientProfile.from_raw_data(_image("01JD0000000000000000000004", 3, ["bob", "cara"]))
+    for masked in (False, True):
+        template = build_view(profile, "bob", masked=masked, changed_at_us=1_700_000_000_000_000).serialize()
+        direct = build_view(profile, "cara", masked=masked, changed_at_us=1_700_000_000_000_000).serialize()
+        assert view_item_for(template, "cara") == direct

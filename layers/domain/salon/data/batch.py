@@ -31,6 +31,33 @@ def batch_get(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TableIte
     return found
 
 
+def batch_get_projected(keys: Sequence[tuple[str, str]], attributes: Sequence[str]) -> list[dict[str, Any]]:
+    """Low-level items holding only ``attributes`` (and their keys), 100 keys a call, unprocessed keys retried
+    with backoff. For reads that decide and never show: DynamoDB sends (and moto serializes) only what is asked."""
+    names = {f"#a{i}": name for i, name in enumerate(("pk", "sk", *attributes))}
+    projection = ", ".join(names)
+    client = table_connection().client
+    table = TableItem.Meta.table_name
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {
+            "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start : start + 100]],
+            "ProjectionExpression": projection,
+            "ExpressionAttributeNames": names,
+        }
+        for attempt in range(MAX_ATTEMPTS):
+            resp = client.batch_get_item(RequestItems={table: request})
+            found += resp.get("Responses", {}).get(table, [])
+            pending = resp.get("UnprocessedKeys", {}).get(table, {}).get("Keys")
+            if not pending:
+                break
+            request = {**request, "Keys": pending}
+            _backoff(attempt)
+        else:
+            raise UnprocessedItems(f"{len(pending)} reads still unprocessed")
+    return found
+
+
 def write_batch(
     puts: Iterable[TableItem] = (),
     deletes: Iterable[tuple[str, str]] = (),

@@ -1,6 +1,5 @@
 """Clients: profile in, profile out, pages of profiles."""
 
-
 import datetime as dt
 from typing import Annotated, Literal, Self
 

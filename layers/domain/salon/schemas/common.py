@@ -1,6 +1,5 @@
 """Building blocks shared by every route group's schemas."""
 
-
 import base64
 import json
 from typing import Annotated, Any

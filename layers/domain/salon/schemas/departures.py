@@ -1,6 +1,5 @@
 """A member's departure: its progress on the member, and the preview of who keeps which client."""
 
-
 from typing import Literal
 
 from pydantic import Field

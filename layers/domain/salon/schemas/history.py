@@ -6,7 +6,6 @@ package's ``price``) are such objects; a gift card is issued with the same two f
 level (API.md). Floats, strings and negative amounts are a 422.
 """
 
-
 import datetime as dt
 from typing import Annotated, Literal, Self
 

@@ -1,6 +1,5 @@
 """The caller."""
 
-
 from typing import Literal
 
 from salon.schemas.common import ApiModel

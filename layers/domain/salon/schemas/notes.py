@@ -1,6 +1,5 @@
 """Notes and colour formulas: what the app sends and gets back."""
 
-
 import datetime as dt
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """Studios, invites and members."""
 
-
 import datetime as dt
 from typing import Annotated, Literal
 

@@ -1,6 +1,5 @@
 """Files and photos: asking for an upload, the presigned POST, and the stored files."""
 
-
 import datetime as dt
 from typing import Annotated, Literal, Self
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from salon import clock, metrics
 from salon.data import keys
-from salon.data.batch import batch_get, write_batch
-from salon.data.models import ClientProfile, ClientTombstone, ClientView, Studio, TableItem
+from salon.data.batch import batch_get_projected, write_batch
+from salon.data.models import ClientProfile, ClientTombstone, TableItem
 from salon.services.access import MASKED_ROLES
-from salon.services.views import build_view
+from salon.services.views import build_view, view_item_for
 from salon.settings import get_settings
 
 
@@ -37,33 +37,49 @@ class ProfileChange:
         return int(self.old.version) + 1 if self.old is not None else 0
 
 
+@dataclass(frozen=True)
+class SeenView:
+    """What a pro's view of the client (or the tombstone in its place) says: all fan-out reads to decide."""
+
+    version: int
+    masked: bool = False
+    gone: bool = False
+
+
 class FanoutRepository(Protocol):
-    def member_roles(self, owner: str) -> dict[str, str]: ...
+    def read(self, owner: str | None, pro_ids: list[str], client_id: str) -> tuple[dict[str, str], dict[str, SeenView]]:
+        """The member roles of ``owner`` when it is a studio (else none) and what each pro's view says."""
+        ...
 
-    def views(self, pro_ids: list[str], client_id: str) -> dict[str, ClientView | ClientTombstone]: ...
+    def write(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> int: ...
 
-    def write(self, puts: list[TableItem], deletes: list[tuple[str, str]]) -> int: ...
+
+# Only what the decision needs comes back: a view's version and masking, a tombstone's version, the roles.
+_DECIDING = ("kind", "version", "masked", "member_roles")
 
 
 class DynamoFanoutRepository:
-    def member_roles(self, owner: str) -> dict[str, str]:
-        if not owner.startswith("STUDIO#"):
-            return {}
-        try:
-            studio = TableItem.get(owner, keys.STUDIO)
-        except TableItem.DoesNotExist:
-            return {}
-        return dict(studio.member_roles.as_dict()) if isinstance(studio, Studio) and studio.member_roles else {}
+    def read(self, owner: str | None, pro_ids: list[str], client_id: str) -> tuple[dict[str, str], dict[str, SeenView]]:
+        wanted = [(keys.pro_pk(p), keys.view_sk(client_id)) for p in pro_ids]
+        studio = (owner, keys.STUDIO) if owner and owner.startswith("STUDIO#") else None
+        if studio is not None:
+            wanted.insert(0, studio)  # the roles ride in the first BatchGetItem: no call of their own
+        roles: dict[str, str] = {}
+        seen: dict[str, SeenView] = {}
+        for item in batch_get_projected(wanted, _DECIDING):
+            kind = item.get("kind", {}).get("S")
+            if kind == "studio":
+                roles = {pro: role["S"] for pro, role in item.get("member_roles", {}).get("M", {}).items()}
+            elif kind in ("view", "gone"):
+                seen[item["pk"]["S"].split("#", 1)[1]] = SeenView(
+                    version=int(item["version"]["N"]),
+                    masked=bool(item.get("masked", {}).get("BOOL", False)),
+                    gone=kind == "gone",
+                )
+        return roles, seen
 
-    def views(self, pro_ids: list[str], client_id: str) -> dict[str, ClientView | ClientTombstone]:
-        """Each pro's view of the client, or the tombstone that replaced it (same key, so its version counts)."""
-        found = batch_get([(keys.pro_pk(p), keys.view_sk(client_id)) for p in pro_ids])
-        return {
-            item.pk.split("#", 1)[1]: item for item in found.values() if isinstance(item, ClientView | ClientTombstone)
-        }
-
-    def write(self, puts: list[TableItem], deletes: list[tuple[str, str]]) -> int:
-        return write_batch(puts, deletes)
+    def write(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> int:
+        return write_batch(raw_puts=puts, deletes=deletes)
 
 
 repository = DynamoFanoutRepository()
@@ -88,26 +104,29 @@ def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
     removed = (before | change.earlier_assignees) - targets
     if not targets and not removed:
         return 0
-    current = repo.views(sorted(targets | removed), change.client_id)
-    roles = repo.member_roles(new.owner) if new is not None and targets else {}
+    owner = new.owner if new is not None and targets else None
+    roles, current = repo.read(owner, sorted(targets | removed), change.client_id)
     now = clock.now_us()
-    puts: list[TableItem] = []
-    deletes: list[tuple[str, str]] = []
+    # Every pro's view is the same item but for its keys: built and serialized once per masking, then re-keyed.
+    templates: dict[bool, dict[str, Any]] = {}
+    puts: list[dict[str, Any]] = []
     for pro_id in sorted(targets):
         assert new is not None
         masked = roles.get(pro_id) in MASKED_ROLES
         seen = current.get(pro_id)
-        if seen is not None and int(seen.version) > change.version:
+        if seen is not None and seen.version > change.version:
             continue  # a newer profile already reached this pro (late or repeated record)
-        if isinstance(seen, ClientView) and int(seen.version) == change.version and bool(seen.masked) == masked:
+        if seen is not None and not seen.gone and seen.version == change.version and seen.masked == masked:
             continue  # already up to date
-        puts.append(build_view(new, pro_id, masked=masked, changed_at_us=now))
+        if masked not in templates:
+            templates[masked] = build_view(new, pro_id, masked=masked, changed_at_us=now).serialize()
+        puts.append(view_item_for(templates[masked], pro_id))
     for pro_id in sorted(removed):
         seen = current.get(pro_id)
-        if seen is not None and (int(seen.version) > change.version or isinstance(seen, ClientTombstone)):
+        if seen is not None and (seen.version > change.version or seen.gone):
             continue  # gone already, or a newer profile gave this pro the client again
         # The tombstone takes the view's key: its version keeps a late, older record from bringing it back.
-        puts.append(tombstone(pro_id, change.client_id, change.version, now))
-    calls = repo.write(puts, deletes)
-    metrics.count(metrics.FANOUT_WRITES, len(puts) + len(deletes))
+        puts.append(tombstone(pro_id, change.client_id, change.version, now).serialize())
+    calls = repo.write(puts, [])
+    metrics.count(metrics.FANOUT_WRITES, len(puts))
     return calls

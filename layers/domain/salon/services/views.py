@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from salon.data import keys
 from salon.data.models import ClientProfile, ClientView
 
@@ -31,3 +33,9 @@ def build_view(profile: ClientProfile, pro_id: str, *, masked: bool, changed_at_
     view.gsi2pk = keys.feed_pk(pro_id)
     view.gsi2sk = keys.feed_sk(changed_at_us, profile.client_id)
     return view
+
+
+def view_item_for(template: dict[str, Any], pro_id: str) -> dict[str, Any]:
+    """A serialized view built for any pro, as ``pro_id``'s item: a view differs from pro to pro only in its
+    keys (its partition and its change-feed partition), so fan-out builds one and re-keys it."""
+    return {**template, "pk": {"S": keys.pro_pk(pro_id)}, "gsi2pk": {"S": keys.feed_pk(pro_id)}}
