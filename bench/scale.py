@@ -5,8 +5,11 @@ uniqueness item and the owner's view, with the service's own builders), the
 pro joins through the routes, and the import runs to completion: the first
 message as the stream consumer would enqueue it, then every chunk it enqueues
 on the jobs queue, each handled by ``salon.services.jobs.run_job_message``.
-The floor, in the same run, writes the same number of client items with raw
-BatchWriteItem. ``through_local_stack`` does it again over HTTP on
+The floor, in the same run, makes the same item writes with raw BatchWriteItem:
+every item the import put, updated or deleted (recorded from its calls) is
+written again as it ended, or deleted again, 25 a call. Next to it, the
+earlier floor of one profile item a client (``ratio_to_profiles``) shows how
+much more an import has to write than a bulk load of profiles. ``through_local_stack`` does it again over HTTP on
 ``devstack.stack.LocalStack`` (moto server, API, pumps), waiting on the
 member's import summary, and edits a client assigned to 200 members until all
 200 views show the edit.
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from bench.fanout import raw_batch_write
 from bench.world import World
 
 OWNER, PRO = "scale-owner", "scale-pro"
@@ -89,6 +94,72 @@ def _write_models(items: list[Any]) -> None:
         write_batch(items[start : start + 3000], [])
 
 
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+@contextmanager
+def recording_writes(table: str) -> Iterator[set[tuple[str, str]]]:
+    """The keys of every item written to ``table`` (put, updated or deleted) while inside."""
+    import botocore.client
+
+    written: set[tuple[str, str]] = set()
+    real = botocore.client.BaseClient._make_api_call
+
+    def key_of(op: dict[str, Any]) -> tuple[str, str]:
+        key = op.get("Key") or op.get("Item") or {}
+        return key["pk"]["S"], key["sk"]["S"]
+
+    def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation in WRITES:
+            if operation == "TransactWriteItems":
+                ops = [
+                    body
+                    for action in params["TransactItems"]
+                    for kind, body in action.items()
+                    if kind != "ConditionCheck"
+                ]
+            elif operation == "BatchWriteItem":
+                ops = [r.get("PutRequest") or r.get("DeleteRequest") for r in params["RequestItems"].get(table, [])]
+            else:
+                ops = [params]
+            written.update(key_of(op) for op in ops if op and op.get("TableName", table) == table)
+        return real(client, operation, params)
+
+    botocore.client.BaseClient._make_api_call = recorded
+    try:
+        yield written
+    finally:
+        botocore.client.BaseClient._make_api_call = real
+
+
+def rewrite_floor(world: World, written: set[tuple[str, str]]) -> tuple[int, float]:
+    """The floor of an import: the same item writes with raw BatchWriteItem, 25 a call. Each item the import
+    wrote is put again as it is now, and each it deleted is deleted again (it is put back first, untimed)."""
+    keys = sorted(written)
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(keys), 100):
+        request = {world.table: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start : start + 100]]}}
+        while request:
+            resp = world.ddb.batch_get_item(RequestItems=request)
+            for item in resp["Responses"].get(world.table, []):
+                current[(item["pk"]["S"], item["sk"]["S"])] = item
+            request = resp.get("UnprocessedKeys") or {}
+    gone = [k for k in keys if k not in current]
+    placeholders = [{"pk": {"S": pk}, "sk": {"S": sk}, "kind": {"S": "floor"}} for pk, sk in gone]
+    raw_batch_write(world, placeholders)
+    requests = [{"PutRequest": {"Item": item}} for item in current.values()]
+    requests += [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in gone]
+    calls = 0
+    started = time.perf_counter()
+    for start in range(0, len(requests), 25):
+        pending = requests[start : start + 25]
+        while pending:
+            calls += 1
+            resp = world.ddb.batch_write_item(RequestItems={world.table: pending})
+            pending = resp.get("UnprocessedItems", {}).get(world.table, [])
+    return calls, time.perf_counter() - started
+
+
 def measure_import(world: World, n: int = 5000, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     from salon.services.jobs import run_job_message
 
@@ -109,7 +180,7 @@ def measure_import(world: World, n: int = 5000, log: Callable[[str], None] | Non
     sqs.purge_queue(QueueUrl=jobs_url)
     messages = [json.dumps({"kind": "import", "studio_id": studio_id, "pro_id": PRO})]
     chunks = 0
-    with world.counter.counting():
+    with world.counter.counting(), recording_writes(world.table) as written:
         started = time.perf_counter()
         while messages:
             for body in messages:
@@ -126,14 +197,13 @@ def measure_import(world: World, n: int = 5000, log: Callable[[str], None] | Non
     ddb = world.counter.of("dynamodb")
     member = call("GET", f"/studios/{studio_id}/members/{PRO}", OWNER, None)
     summary = member["import"]
-    from bench.fanout import raw_batch_write
-
     floor_names = [(f"Floor Client {i:05d}", phone(200_000 + i)) for i in range(n)]
     raw = [profile.serialize() for profile in client_items("PRO#floor", "floor", floor_names)[0::3]]
 
     started = time.perf_counter()
-    floor_calls = raw_batch_write(world, raw)
-    floor_s = time.perf_counter() - started
+    profile_floor_calls = raw_batch_write(world, raw)
+    profile_floor_s = time.perf_counter() - started
+    floor_calls, floor_s = rewrite_floor(world, written)
     return {
         "clients": n,
         "same_people": n // 2,
@@ -146,7 +216,14 @@ def measure_import(world: World, n: int = 5000, log: Callable[[str], None] | Non
         "operations": {op: ddb.count(op) for op in sorted(set(ddb))},
         "calls_per_client": round(len(ddb) / n, 3),
         "seconds": round(elapsed, 2),
+        # The floor: every item the import wrote (put, updated or deleted), written again with raw BatchWriteItem.
+        "items_written": len(written),
         "floor_calls": floor_calls,
         "floor_seconds": round(floor_s, 2),
         "ratio": round(elapsed / floor_s, 2),
+        # Next to one profile item a client written raw (the floor of earlier runs): how much more an import
+        # writes, not only how it writes.
+        "profile_floor_calls": profile_floor_calls,
+        "profile_floor_seconds": round(profile_floor_s, 2),
+        "ratio_to_profiles": round(elapsed / profile_floor_s, 2),
     }
