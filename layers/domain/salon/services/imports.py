@@ -25,9 +25,8 @@ from salon.data.tx import TransactionCancelled, Tx, n, s, update_item
 
 logger = Logger(child=True)
 
-CHUNK = 25
-MOVES_PER_TRANSACTION = 19  # 5 actions a client + the member's counter, under 100
-MERGES_PER_TRANSACTION = 8
+CHUNK = 100  # personal clients a job message takes on: one Query page, one BatchGetItem of their matches
+MAX_ACTIONS = 100  # actions in one TransactWriteItems; each transaction also adds to the member's counters
 CONTACT_FIELDS = ("name", "phone", "email", "birthday", "tags", "allergies", "marketing_consent")
 
 
@@ -70,15 +69,27 @@ def run_import_chunk(message: dict[str, Any]) -> None:
         return
     plan = _plan(studio_id, personal)
     owner = keys.book_owner_for_studio(studio_id)
-    for start in range(0, len(plan.moves), MOVES_PER_TRANSACTION):
-        _move(plan.moves[start : start + MOVES_PER_TRANSACTION], studio_id, pro_id, owner)
-    for target_group in _distinct_targets(plan.merges):
+    for moves in _move_groups(plan.moves):
+        _move(moves, studio_id, pro_id, owner)
+    # The survivors are read once for the whole chunk; one merged into by a transaction is read again before
+    # a later one merges into it (its version moved on).
+    targets: dict[str, ClientProfile | None] = {}
+    groups = _merge_groups(plan.merges)
+    for index, target_group in enumerate(groups):
+        wanted = target_group if index else plan.merges
+        stale = sorted({target for _, target, _ in wanted if target not in targets})
+        found = batch_get([(keys.client_pk(t), keys.PROFILE) for t in stale]) if stale else {}
+        for target in stale:
+            item = found.get((keys.client_pk(target), keys.PROFILE))
+            targets[target] = item if isinstance(item, ClientProfile) else None
         for client, target, _conflict in target_group:
             # Every write of a note, formula, photo, appointment or sale names its author in the profile's
             # history_pros: a client without any has no items to move, and costs no Query.
             if client.history_pros:
                 _move_children(client.client_id, target)
-        _merge(target_group, studio_id, pro_id, owner)
+        _merge(target_group, targets, studio_id, pro_id, owner)
+        for _, target, _ in target_group:
+            targets.pop(target, None)
     enqueue("import", studio_id=studio_id, pro_id=pro_id)
 
 
@@ -208,25 +219,60 @@ def _move_children(client_id: str, target_id: str) -> None:
     write_batch(deletes=[(raw["pk"]["S"], raw["sk"]["S"]) for raw in children])
 
 
-def _distinct_targets(
-    merges: list[tuple[ClientProfile, str, str | None]],
-) -> list[list[tuple[ClientProfile, str, str | None]]]:
-    """Groups of merges whose survivors differ (a transaction touches an item once)."""
-    groups: list[list[tuple[ClientProfile, str, str | None]]] = []
-    for merge in merges:
-        for group in groups:
-            if len(group) < MERGES_PER_TRANSACTION and all(g[1] != merge[1] for g in group):
-                group.append(merge)
-                break
-        else:
-            groups.append([merge])
+def _contacts(client: ClientProfile) -> int:
+    return sum(1 for value in (client.phone, client.email) if value)
+
+
+def _move_actions(client: ClientProfile) -> int:
+    """The profile's update, and for its phone and email a studio uniqueness item put and the personal one deleted."""
+    return 1 + 2 * _contacts(client)
+
+
+def _merge_actions(client: ClientProfile, conflict_id: str | None) -> int:
+    """The survivor's update, the personal profile's delete, the alias and the merge record; for its phone and
+    email the personal uniqueness item deleted and, at most, a studio one put (a filled field); the conflict."""
+    return 4 + 2 * _contacts(client) + (1 if conflict_id else 0)
+
+
+def _move_groups(moves: list[ClientProfile]) -> list[list[ClientProfile]]:
+    """Moves in order, as many to a transaction as its actions allow (one is the member's counter)."""
+    groups: list[list[ClientProfile]] = []
+    used = MAX_ACTIONS
+    for client in moves:
+        cost = _move_actions(client)
+        if used + cost > MAX_ACTIONS:
+            groups.append([])
+            used = 1
+        groups[-1].append(client)
+        used += cost
     return groups
 
 
+def _merge_groups(
+    merges: list[tuple[ClientProfile, str, str | None]],
+) -> list[list[tuple[ClientProfile, str, str | None]]]:
+    """Merges packed into transactions by their actions, with distinct survivors in each (a transaction
+    touches an item once)."""
+    groups: list[tuple[list[tuple[ClientProfile, str, str | None]], list[int]]] = []
+    for merge in merges:
+        cost = _merge_actions(merge[0], merge[2])
+        for group, used in groups:
+            if used[0] + cost <= MAX_ACTIONS and all(g[1] != merge[1] for g in group):
+                group.append(merge)
+                used[0] += cost
+                break
+        else:
+            groups.append(([merge], [1 + cost]))
+    return [group for group, _ in groups]
+
+
 def _merge(  # noqa: PLR0915 - one transaction, built item by item, reads best in one place
-    group: list[tuple[ClientProfile, str, str | None]], studio_id: str, pro_id: str, owner: str
+    group: list[tuple[ClientProfile, str, str | None]],
+    targets: dict[str, ClientProfile | None],
+    studio_id: str,
+    pro_id: str,
+    owner: str,
 ) -> None:
-    targets = batch_get([(keys.client_pk(t), keys.PROFILE) for _, t, _ in group])
     pending = list(group)
     while pending:
         tx = Tx()
@@ -235,12 +281,12 @@ def _merge(  # noqa: PLR0915 - one transaction, built item by item, reads best i
         now = clock.now_iso()
         for client, target_id, conflict_id in pending:
             bounds.append(len(tx))
-            target = targets.get((keys.client_pk(target_id), keys.PROFILE))
-            fill, conflicting = _fill(client, target if isinstance(target, ClientProfile) else None)
+            target = targets.get(target_id)
+            fill, conflicting = _fill(client, target)
             if conflict_id:
                 fill.pop("email", None)  # that email belongs to another studio client
             sets = ["version = version + :one", "updated_at = :now"]
-            version = int(target.version) if isinstance(target, ClientProfile) else 0
+            version = int(target.version) if target is not None else 0
             values: dict[str, Any] = {
                 ":one": n(1),
                 ":now": s(now),
