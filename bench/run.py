@@ -131,8 +131,13 @@ def table(results: dict[str, Any]) -> str:
             f"import: {imp['clients']} + {imp['clients']} clients: status {imp['status']}, imported {imp['imported']}, "
             f"merged {imp['merged']}, conflicts {imp['conflicts']}; {imp['calls']} calls "
             f"({imp['calls_per_client']} per client), {imp['seconds']} s vs floor {imp['floor_seconds']} s "
-            f"(ratio {imp['ratio']})"
+            f"(its {imp.get('items_written', '?')} item writes, raw; ratio {imp['ratio']})"
         )
+        if "profile_floor_seconds" in imp:
+            lines.append(
+                f"        next to one profile a client written raw ({imp['profile_floor_seconds']} s): "
+                f"ratio {imp['ratio_to_profiles']}"
+            )
     stack = results.get("local_stack")
     if stack:
         if "error" in stack:
