@@ -73,6 +73,8 @@ load: $(STAMP)  ## LOAD_USERS (50) app users for LOAD_SECONDS (60) on a local st
 	@$(PY) -m tests.load.run
 
 bench: $(STAMP)  ## cold starts vs the floor, calls per route, fan-out and import at scale -> bench/results.json
+	@# Byte code for our modules, as the installed libraries have it (a Lambda build ships it too).
+	@$(PY) -m compileall -q layers/domain functions > /dev/null
 	@$(PY) -m bench.run $(BENCH_ARGS)
 
 build: $(STAMP)  ## deployable artifacts in .aws-sam/build (python3.12 arm64 wheels; no Docker, no sam)
