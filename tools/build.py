@@ -1,6 +1,6 @@
 """Build the deployable artifacts as ``sam build`` lays them out, without Docker and without SAM.
 
-    python -m tools.build [--out .aws-sam/build]
+    python -m tools.build [--out .aws-sam/build] [--python312 /path/to/python3.12]
 
 - ``<out>/DomainLayer/python/``: the layer's pinned wheels, fetched for the
   Lambda platform (python3.12 on arm64: ``manylinux*_aarch64`` up to glibc 2.34, ``cp312``)
@@ -15,11 +15,21 @@
 Only binary wheels are accepted (``--only-binary=:all:``), so a package
 without a wheel for the platform fails the build instead of being compiled
 for this machine.
+
+Every ``.py`` of the output is then compiled to ``__pycache__/*.cpython-312.pyc``
+by a Python 3.12 interpreter (``--python312``, ``$PYTHON312``, this interpreter
+when it is 3.12, ``python3.12`` on PATH, a pyenv 3.12). ``/opt`` and ``/var/task``
+are read-only in Lambda, so without shipped byte code every cold start compiles
+every module it imports from source. The pycs are unchecked-hash (PEP 552): they
+do not depend on the mtimes a zip round trip keeps or loses, and the deployed
+sources never change. No 3.12 interpreter fails the build: byte code that is
+silently missing is a slower cold start nobody notices.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -37,6 +47,36 @@ DEFAULT_OUT = ROOT / ".aws-sam" / "build"
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64")
 PYTHON_VERSION = "3.12"
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", "requirements.txt")
+
+
+def find_python312(override: str | None = None) -> str:
+    """The Python 3.12 that compiles the byte code: ``override`` or ``$PYTHON312`` when given, else the first
+    of this interpreter, ``python3.12`` on PATH and pyenv's 3.12 builds that runs and is 3.12 (pyenv's shim
+    is on PATH even when 3.12 is not a selected version, and then fails)."""
+    override = override or os.environ.get("PYTHON312")
+    if override:
+        candidates = [override]
+    else:
+        pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+        found = [sys.executable, shutil.which("python3.12"), *pyenv.glob("versions/3.12*/bin/python3.12")]
+        candidates = [str(path) for path in found if path]
+    for candidate in candidates:
+        check = [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 12))"]
+        try:
+            if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+                return candidate
+        except OSError:  # not there, or not a program
+            continue
+    raise SystemExit(
+        f"build: no Python 3.12 to compile the byte code Lambda loads (tried: {', '.join(candidates)}); "
+        "install python3.12 or pass --python312 /path/to/python3.12 (or set PYTHON312)"
+    )
+
+
+def compile_bytecode(out: Path, python312: str) -> None:
+    """Compile every module under ``out`` to unchecked-hash ``*.cpython-312.pyc`` (see the module docstring)."""
+    cmd = [python312, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(out)]
+    subprocess.run(cmd, check=True)
 
 
 def pip_install(requirements: Path, target: Path) -> None:
@@ -95,8 +135,9 @@ def build_function(logical_id: str, props: dict[str, Any], out: Path) -> None:
     props["CodeUri"] = logical_id
 
 
-def build(out: Path = DEFAULT_OUT) -> Path:
+def build(out: Path = DEFAULT_OUT, python312: str | None = None) -> Path:
     """Build every layer and function of the template into ``out``; returns the built template's path."""
+    python312 = find_python312(python312)  # before the slow part: a build that cannot finish fails first
     doc = _load_template()
     if out.exists():
         shutil.rmtree(out)
@@ -111,6 +152,7 @@ def build(out: Path = DEFAULT_OUT) -> Path:
         ]
         for future in futures:
             future.result()
+    compile_bytecode(out, python312)
     template = out / "template.yaml"
     # Intrinsics are written in their long form (``Fn::Sub``), which CloudFormation accepts.
     template.write_text(yaml.safe_dump(doc, sort_keys=False, width=120))
@@ -120,9 +162,10 @@ def build(out: Path = DEFAULT_OUT) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build folder (default .aws-sam/build)")
+    parser.add_argument("--python312", help="Python 3.12 interpreter that compiles the byte code (default: found)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    template = build(args.out.resolve())
+    template = build(args.out.resolve(), args.python312)
     print(
         f"build: {template.relative_to(Path.cwd()) if template.is_relative_to(Path.cwd()) else template} "
         f"({time.monotonic() - started:.0f} s)"

@@ -1,7 +1,8 @@
 """`make build`: the artifacts `sam deploy` ships are built for python3.12 on arm64, with the pinned versions.
 
 The build runs once per test session into a temporary folder (wheels come from
-PyPI or pip's cache; a few seconds with a warm cache).
+PyPI or pip's cache; a few seconds with a warm cache). It needs a Python 3.12
+to compile the byte code, as `make build` does (tools.build.find_python312).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import yaml
 
 from devstack.template import Template
 from tests.unit.test_requirements import _pins
-from tools.build import build
+from tools.build import build, find_python312
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,8 +90,41 @@ def test_layer_is_laid_out_as_sam_builds_it(built: Path) -> None:
     assert (site / "salon" / "__init__.py").exists()
     assert (site / "salon" / "services" / "fanout.py").exists()
     assert not (site / "python").exists(), "nested python/python: Lambda would not find the packages"
-    assert not list(built.rglob("__pycache__"))
     assert not (site / "bin").exists()
+
+
+# PEP 552: the pyc header's second word is a bit field; bit 0 set = hash-based, bit 1 set = check the source.
+UNCHECKED_HASH = 0b01
+
+
+def test_byte_code_is_shipped_for_python312_as_unchecked_hash(built: Path) -> None:
+    # Every module has its 3.12 byte code next to it, and there is no other byte code (no 3.11, no stray pyc).
+    sources = list(built.rglob("*.py"))
+    for source in sources:
+        assert (source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc").exists(), source
+    pycs = list(built.rglob("*.pyc"))
+    assert len(pycs) == len(sources)
+    for pyc in pycs:
+        assert pyc.parent.name == "__pycache__", pyc
+        assert pyc.name.endswith(".cpython-312.pyc"), pyc
+    ours = [built / "DomainLayer/python/salon/__init__.py", built / "DomainLayer/python/salon/api.py"]
+    ours += [built / logical_id / fn.module_path.name for logical_id, fn in Template().functions().items()]
+    for source in ours:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == UNCHECKED_HASH, pyc
+    # Python 3.12 itself takes them as current: its magic number, and the hash of the source next to them.
+    check = (
+        "import importlib.util, sys\n"
+        "for source in sys.argv[1:]:\n"
+        "    pyc = importlib.util.cache_from_source(source)\n"
+        "    data = open(pyc, 'rb').read()\n"
+        "    assert data[:4] == importlib.util.MAGIC_NUMBER, pyc\n"
+        "    assert data[8:16] == importlib.util.source_hash(open(source, 'rb').read()), pyc\n"
+    )
+    result = subprocess.run(
+        [find_python312(), "-c", check, *map(str, ours)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_built_template_points_at_the_built_folders(built: Path) -> None:
