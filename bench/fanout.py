@@ -94,9 +94,14 @@ def _views(world: World, members: list[str], client_id: str) -> list[dict[str, A
 
 def raw_batch_write(world: World, items: list[dict[str, Any]]) -> int:
     """The floor: the same items with BatchWriteItem, 25 a call, unprocessed items retried."""
+    return raw_batch_requests(world, [{"PutRequest": {"Item": item}} for item in items])
+
+
+def raw_batch_requests(world: World, requests: list[dict[str, Any]]) -> int:
+    """Put and delete requests with BatchWriteItem as they are, 25 a call, unprocessed ones retried."""
     calls = 0
-    for start in range(0, len(items), 25):
-        pending = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+    for start in range(0, len(requests), 25):
+        pending = requests[start : start + 25]
         while pending:
             calls += 1
             resp = world.ddb.batch_write_item(RequestItems={world.table: pending})

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.fanout import raw_batch_write
+from bench.fanout import raw_batch_requests, raw_batch_write
 from bench.world import World
 
 OWNER, PRO = "scale-owner", "scale-pro"
@@ -149,14 +149,8 @@ def rewrite_floor(world: World, written: set[tuple[str, str]]) -> tuple[int, flo
     raw_batch_write(world, placeholders)
     requests = [{"PutRequest": {"Item": item}} for item in current.values()]
     requests += [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in gone]
-    calls = 0
     started = time.perf_counter()
-    for start in range(0, len(requests), 25):
-        pending = requests[start : start + 25]
-        while pending:
-            calls += 1
-            resp = world.ddb.batch_write_item(RequestItems={world.table: pending})
-            pending = resp.get("UnprocessedItems", {}).get(world.table, [])
+    calls = raw_batch_requests(world, requests)
     return calls, time.perf_counter() - started
 
 
