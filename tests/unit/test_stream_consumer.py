@@ -225,3 +225,32 @@ def test_a_view_re_keyed_for_another_pro_is_the_view_built_for_that_pro() -> Non
         template = build_view(profile, "bob", masked=masked, changed_at_us=1_700_000_000_000_000).serialize()
         direct = build_view(profile, "cara", masked=masked, changed_at_us=1_700_000_000_000_000).serialize()
         assert view_item_for(template, "cara") == direct
+
+
+def test_a_record_that_only_adds_to_history_pros_costs_no_call(
+    aws: Template, consumer: Any, api_calls: list[str]
+) -> None:
+    """A pro's first note or sale on a client adds them to history_pros, which no view shows."""
+    cid = "01JD0000000000000000000005"
+    v1 = _image(cid, 1, ["bob", "cara"])
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    before = _views(aws)
+    worked = copy.deepcopy(v1)
+    worked["history_pros"] = {"SS": ["bob"]}
+    api_calls.clear()
+    assert consumer([_record(v1, worked)])["batchItemFailures"] == []
+    assert [c for c in api_calls if c not in ("Scan",)] == []
+    assert _views(aws) == before
+
+
+def test_a_history_only_record_after_an_edit_in_the_same_batch_still_fans_out_the_edit(
+    aws: Template, consumer: Any
+) -> None:
+    cid = "01JD0000000000000000000006"
+    v1 = _image(cid, 1, ["bob"])
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    v2 = _image(cid, 2, ["bob"], "Ana Renamed")
+    worked = copy.deepcopy(v2)
+    worked["history_pros"] = {"SS": ["bob"]}
+    assert consumer([_record(v1, v2), _record(v2, worked)])["batchItemFailures"] == []
+    assert _views(aws)[("PRO#bob", cid)] == (2, "view")

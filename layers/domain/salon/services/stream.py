@@ -25,6 +25,7 @@ class ClientInBatch:
 
     latest_sequence: str
     earlier_assignees: set[str] = field(default_factory=set)
+    records: int = 1
 
 
 def _profile_keys(record: dict[str, Any]) -> str | None:
@@ -52,8 +53,23 @@ def coalesce(records: list[dict[str, Any]]) -> dict[str, ClientInBatch]:
         earlier = set() if seen is None else seen.earlier_assignees
         if seen is not None:
             earlier |= _assignees(data.get("OldImage"))
-        batch[client_id] = ClientInBatch(data["SequenceNumber"], earlier | _assignees(data.get("OldImage")))
+        batch[client_id] = ClientInBatch(
+            data["SequenceNumber"], earlier | _assignees(data.get("OldImage")), 1 if seen is None else seen.records + 1
+        )
     return batch
+
+
+# Written on a profile by history writes (the pros who worked on the client) and never shown in a view.
+_NOT_IN_VIEWS = frozenset({"history_pros"})
+
+
+def _nothing_for_views(data: dict[str, Any]) -> bool:
+    """The record changed only what no view shows: no read, no write."""
+    old, new = data.get("OldImage"), data.get("NewImage")
+    if not old or not new:
+        return False
+    changed = {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
+    return changed <= _NOT_IN_VIEWS
 
 
 def _profile(image: dict[str, Any] | None) -> ClientProfile | None:
@@ -133,6 +149,8 @@ def handle_record(
     if entry is not None and entry.latest_sequence != record["dynamodb"]["SequenceNumber"]:
         return  # a newer record of this client in the same batch carries everything
     data = record["dynamodb"]
+    if (entry is None or entry.records == 1) and _nothing_for_views(data):
+        return  # a first note, formula or sale by a pro on this client: the views stay as they are
     try:
         old, new = _profile(data.get("OldImage")), _profile(data.get("NewImage"))
     except PoisonRecord as exc:
