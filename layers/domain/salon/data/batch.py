@@ -22,11 +22,11 @@ def _backoff(attempt: int) -> None:
     time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
 
 
-def batch_get(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TableItem]:
-    """Items by key, 100 keys a call, unprocessed keys retried with backoff."""
+def batch_get(keys: Sequence[tuple[str, str]], *, consistent: bool = False) -> dict[tuple[str, str], TableItem]:
+    """Items by key, 100 keys a call, unprocessed keys retried with backoff; ``consistent`` reads strongly."""
     found: dict[tuple[str, str], TableItem] = {}
     for start in range(0, len(keys), 100):
-        for item in TableItem.batch_get(list(keys[start : start + 100])):
+        for item in TableItem.batch_get(list(keys[start : start + 100]), consistent_read=consistent):
             found[(item.pk, item.sk)] = item
     return found
 

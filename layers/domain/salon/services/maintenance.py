@@ -3,24 +3,36 @@ studio's plan to its members, and the cascade that removes a deleted client."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 
 from salon import clock
 from salon.data import keys
 from salon.data.batch import batch_get, write_batch
-from salon.data.models import ClientProfile, ClientView, Member, ProProfile, TableItem
+from salon.data.models import ClientProfile, ClientTombstone, ClientView, Member, ProProfile, TableItem
 from salon.data.tx import ConditionFailed, s, update_item
 from salon.services.access import MASKED_ROLES
+from salon.services.fanout import tombstone
 from salon.services.views import build_view
 
 logger = Logger(child=True)
 PAGE = 100
+REFAN_REWRITES = 3  # rounds of rewriting views a concurrent edit overtook, before the chunk fails for its retry
+
+
+class RefanRaced(Exception):
+    """Profiles kept moving under a re-fan's writes; the job's retry (SQS) does the chunk again."""
 
 
 def refan_member(message: dict[str, Any]) -> None:
-    """Rewrite every view of one member with the masking their current role asks for."""
+    """Rewrite every view of one member with the masking their current role asks for.
+
+    The writes are unconditional, so they can land on a newer view: this job reads a profile at v2, a pro
+    edits it (v3) and the stream consumer writes the v3 view, then this job's v2 view replaces it, and no
+    later record comes to mend it. So the profiles are read consistently and, once the views are written,
+    read again: a view whose profile moved past what was written is rewritten, up to ``REFAN_REWRITES``
+    rounds, then the chunk fails and is retried (a view behind its profile is rewritten then too)."""
     from salon.services.jobs import enqueue
 
     pro_id = message["pro_id"]
@@ -38,16 +50,51 @@ def refan_member(message: dict[str, Any]) -> None:
         last_evaluated_key={"pk": {"S": keys.pro_pk(pro_id)}, "sk": {"S": start}} if start else None,
     )
     views = [v for v in results if isinstance(v, ClientView)]
-    profiles = batch_get([(keys.client_pk(v.client_id), keys.PROFILE) for v in views])
+    profiles = batch_get([(keys.client_pk(v.client_id), keys.PROFILE) for v in views], consistent=True)
     now = clock.now_us()
-    puts: list[TableItem] = []
+    puts: dict[str, ClientView | ClientTombstone] = {}
     for view in views:
         profile = profiles.get((keys.client_pk(view.client_id), keys.PROFILE))
-        if isinstance(profile, ClientProfile) and bool(view.masked) != masked:
-            puts.append(build_view(profile, pro_id, masked=masked, changed_at_us=now))
-    write_batch(puts=puts)
+        if isinstance(profile, ClientProfile) and (
+            bool(view.masked) != masked or int(view.version) < int(profile.version)
+        ):
+            puts[view.client_id] = _view_or_tombstone(profile, pro_id, masked, now)
+    for _ in range(1 + REFAN_REWRITES):
+        write_batch(puts=puts.values())
+        puts = _overtaken(puts, pro_id, masked)
+        if not puts:
+            break
+    else:
+        raise RefanRaced(f"{len(puts)} profiles still moving under the re-fan of {pro_id}")
     if results.last_evaluated_key is not None:
         enqueue("refan_member", pro_id=pro_id, after=results.last_evaluated_key["sk"]["S"])
+
+
+def _view_or_tombstone(profile: ClientProfile, pro_id: str, masked: bool, now: int) -> ClientView | ClientTombstone:
+    """What the stream consumer leaves in the pro's place for ``profile``: a view, or a tombstone once the pro
+    is no longer assigned (a rewrite must not bring back a view the consumer removed)."""
+    if pro_id in (profile.assignees or set()):
+        return build_view(profile, pro_id, masked=masked, changed_at_us=now)
+    return cast(ClientTombstone, tombstone(pro_id, profile.client_id, int(profile.version), now))
+
+
+def _overtaken(
+    written: dict[str, ClientView | ClientTombstone], pro_id: str, masked: bool
+) -> dict[str, ClientView | ClientTombstone]:
+    """What to write again: the items of ``written`` whose profile (read consistently) moved past them."""
+    if not written:
+        return {}
+    profiles = batch_get([(keys.client_pk(c), keys.PROFILE) for c in written], consistent=True)
+    now = clock.now_us()
+    again: dict[str, ClientView | ClientTombstone] = {}
+    for client_id, item in written.items():
+        profile = profiles.get((keys.client_pk(client_id), keys.PROFILE))
+        if isinstance(profile, ClientProfile):
+            if int(profile.version) > int(item.version):
+                again[client_id] = _view_or_tombstone(profile, pro_id, masked, now)
+        elif isinstance(item, ClientView):  # deleted meanwhile: the consumer's tombstone was overwritten
+            again[client_id] = cast(ClientTombstone, tombstone(pro_id, client_id, int(item.version) + 1, now))
+    return again
 
 
 def copy_studio_plan(message: dict[str, Any]) -> None:
