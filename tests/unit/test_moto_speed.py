@@ -40,6 +40,15 @@ def run():
     keys = [{"pk": {"S": f"P{i % 3}"}, "sk": {"S": f"s{i:03d}"}} for i in range(0, 240, 7)]
     got = ddb.batch_get_item(RequestItems={"t": {"Keys": keys, "ProjectionExpression": "pk, sk, n"}})
     answers.append(sorted(got["Responses"]["t"], key=lambda item: item["sk"]["S"]))
+    for projection in ("#k, #v, #m, absent", "#k, #m.a, f[0]", "#k, f"):  # top-level names; paths; a list
+        got = ddb.batch_get_item(RequestItems={"t": {
+            "Keys": keys, "ProjectionExpression": projection,
+            "ExpressionAttributeNames": {n: a for n, a in (("#k", "pk"), ("#v", "n"), ("#m", "m")) if n in projection},
+        }})
+        answers.append(sorted(got["Responses"]["t"], key=lambda item: json.dumps(item, sort_keys=True)))
+    got = ddb.query(TableName="t", KeyConditionExpression="pk = :v", ExpressionAttributeValues={":v": {"S": "P2"}},
+                    ProjectionExpression="sk, m, n")
+    answers.append(got["Items"])
     return answers
 
 QUERIES = []
@@ -70,7 +79,8 @@ def seeded():
         name = "".join(random.choice("abcé ZÅ") for _ in range(5))
         ddb.put_item(TableName="t", Item={
             "pk": {"S": f"P{i % 3}"}, "sk": {"S": f"s{i:03d}"},
-            "gsi1pk": {"S": f"B{i % 2}"}, "gsi1sk": {"S": f"NAME#{name}"}, "n": {"N": str(i)},
+            "gsi1pk": {"S": f"B{i % 2}"}, "gsi1sk": {"S": f"NAME#{name}"}, "n": {"N": f"{i}.50"},
+            **({"m": {"M": {"a": {"S": name}, "b": {"NS": ["1", "2.0"]}}}, "f": {"L": [{"N": "1.0"}]}} if i % 2 else {}),
         })
 
 with mock_aws():
@@ -86,7 +96,7 @@ print(json.dumps({"same": before == after, "queries": len(QUERIES), "pages": pag
 """
 
 
-def test_queries_and_a_cancelled_transaction_answer_the_same_with_the_speed_patch() -> None:
+def test_queries_projections_and_a_cancelled_transaction_answer_the_same_with_the_speed_patch() -> None:
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         cwd=ROOT,
