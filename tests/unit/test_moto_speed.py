@@ -80,7 +80,8 @@ def seeded():
         ddb.put_item(TableName="t", Item={
             "pk": {"S": f"P{i % 3}"}, "sk": {"S": f"s{i:03d}"},
             "gsi1pk": {"S": f"B{i % 2}"}, "gsi1sk": {"S": f"NAME#{name}"}, "n": {"N": f"{i}.50"},
-            **({"m": {"M": {"a": {"S": name}, "b": {"NS": ["1", "2.0"]}}}, "f": {"L": [{"N": "1.0"}]}} if i % 2 else {}),
+            **({"m": {"M": {"a": {"S": name}, "b": {"NS": ["1", "2.0"]}}}, "f": {"L": [{"N": "1.0"}]}}
+               if i % 2 else {}),
         })
 
 with mock_aws():
