@@ -254,3 +254,93 @@ def test_a_history_only_record_after_an_edit_in_the_same_batch_still_fans_out_th
     worked["history_pros"] = {"SS": ["bob"]}
     assert consumer([_record(v1, v2), _record(v2, worked)])["batchItemFailures"] == []
     assert _views(aws)[("PRO#bob", cid)] == (2, "view")
+
+
+def _put_studio(roles: dict[str, str]) -> None:
+    import boto3
+
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName="studio-local-RecordsTable",
+        Item={
+            "pk": {"S": STUDIO},
+            "sk": {"S": "STUDIO"},
+            "kind": {"S": "studio"},
+            "studio_id": {"S": STUDIO.split("#", 1)[1]},
+            "name": {"S": "Studio"},
+            "owner_id": {"S": "bob"},
+            "member_roles": {"M": {pro: {"S": role} for pro, role in roles.items()}},
+        },
+    )
+
+
+def _view(pro: str, client_id: str) -> dict[str, Any]:
+    import boto3
+
+    return dict(
+        boto3.client("dynamodb", region_name="us-east-1").get_item(
+            TableName="studio-local-RecordsTable", Key={"pk": {"S": f"PRO#{pro}"}, "sk": {"S": f"CLIENT#{client_id}"}}
+        )["Item"]
+    )
+
+
+def test_an_edit_of_a_client_with_one_pro_is_one_conditional_put_and_repeats_change_nothing(
+    aws: Template, consumer: Any, api_calls: list[str]
+) -> None:
+    """The commonest edit (one pro, same owner, same assignees) replaces the view in place, without a read."""
+    _put_studio({"bob": "provider"})
+    cid = "01JD0000000000000000000007"
+    v1, v2 = _image(cid, 1, ["bob"]), _image(cid, 2, ["bob"], "Ana Renamed")
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    edit = _record(v1, v2)
+    api_calls.clear()
+    assert consumer([edit])["batchItemFailures"] == []
+    assert api_calls == ["PutItem"]
+    view = _view("bob", cid)
+    assert (view["version"]["N"], view["name"]["S"], view["phone"]["S"]) == ("2", "Ana Renamed", "+14155552671")
+    before = _views(aws)
+    consumer([copy.deepcopy(edit)])  # delivered again
+    consumer([_record(None, v1)])  # the creation, late
+    assert _views(aws) == before
+    assert _view("bob", cid)["name"]["S"] == "Ana Renamed"
+
+
+def test_an_apprentices_masked_view_stays_masked_through_an_edit(aws: Template, consumer: Any) -> None:
+    _put_studio({"bob": "provider", "cara": "apprentice"})
+    cid = "01JD0000000000000000000008"
+    v1, v2 = _image(cid, 1, ["cara"]), _image(cid, 2, ["cara"], "Ana Renamed")
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    assert consumer([_record(v1, v2)])["batchItemFailures"] == []
+    view = _view("cara", cid)
+    assert (view["version"]["N"], view["name"]["S"], view["masked"]["BOOL"]) == ("2", "Ana Renamed", True)
+    assert "phone" not in view
+
+
+def test_an_edit_after_a_demotion_masks_once_the_re_fan_has_masked_the_view(aws: Template, consumer: Any) -> None:
+    """The in-place replacement only lands on a view masked as it guesses: once the re-fan job has masked a
+    demoted pro's view, an edit is masked too (and a view not yet re-fanned is the re-fan's to mask)."""
+    import boto3
+
+    _put_studio({"bob": "provider"})
+    cid = "01JD0000000000000000000010"
+    v1, v2 = _image(cid, 1, ["bob"]), _image(cid, 2, ["bob"], "Ana Renamed")
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    _put_studio({"bob": "apprentice"})
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    masked = {k: v for k, v in _view("bob", cid).items() if k != "phone"} | {"masked": {"BOOL": True}}
+    ddb.put_item(TableName="studio-local-RecordsTable", Item=masked)  # what the re-fan job writes
+    assert consumer([_record(v1, v2)])["batchItemFailures"] == []
+    view = _view("bob", cid)
+    assert (view["version"]["N"], view["masked"]["BOOL"]) == ("2", True)
+    assert "phone" not in view
+
+
+def test_a_personal_clients_edit_replaces_its_pros_view(aws: Template, consumer: Any, api_calls: list[str]) -> None:
+    cid = "01JD0000000000000000000011"
+    v1, v2 = _image(cid, 1, ["bob"]), _image(cid, 2, ["bob"], "Ana Renamed")
+    for image in (v1, v2):
+        image["owner"] = {"S": "PRO#bob"}
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    api_calls.clear()
+    assert consumer([_record(v1, v2)])["batchItemFailures"] == []
+    assert api_calls == ["PutItem"]
+    assert (_view("bob", cid)["version"]["N"], _view("bob", cid)["masked"]["BOOL"]) == ("2", False)

@@ -212,3 +212,20 @@ def update_item(
             raise ConditionFailed() from None
         raise
     return dict(resp.get("Attributes") or {})
+
+
+def put_item(item: dict[str, Any], condition: str, values: dict[str, Any]) -> None:
+    """One conditional PutItem of a low-level item; ``ConditionFailed`` when the condition does not hold."""
+    names: dict[str, str] = {}
+    try:
+        table_connection().client.put_item(
+            TableName=TableItem.Meta.table_name,
+            Item=item,
+            ConditionExpression=alias(condition, names),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise ConditionFailed() from None
+        raise

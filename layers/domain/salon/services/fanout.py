@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from salon import clock, metrics
-from salon.data import keys
+from salon.data import keys, tx
 from salon.data.batch import batch_get_projected, write_batch
 from salon.data.models import ClientProfile, ClientTombstone, TableItem
 from salon.services.access import MASKED_ROLES
@@ -53,6 +53,11 @@ class FanoutRepository(Protocol):
 
     def write(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> int: ...
 
+    def replace_view(self, view: dict[str, Any], version: int, masked: bool) -> bool:
+        """Put ``view`` over the pro's view only if that view exists, is older than ``version`` and is masked as
+        ``masked``; whether it was written."""
+        ...
+
 
 # Only what the decision needs comes back: a view's version and masking, a tombstone's version, the roles.
 _DECIDING = ("kind", "version", "masked", "member_roles")
@@ -81,6 +86,17 @@ class DynamoFanoutRepository:
     def write(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> int:
         return write_batch(raw_puts=puts, deletes=deletes)
 
+    def replace_view(self, view: dict[str, Any], version: int, masked: bool) -> bool:
+        try:
+            tx.put_item(
+                view,
+                "kind = :view AND masked = :masked AND version < :version",
+                {":view": tx.s("view"), ":masked": {"BOOL": masked}, ":version": tx.n(version)},
+            )
+        except tx.ConditionFailed:
+            return False
+        return True
+
 
 repository = DynamoFanoutRepository()
 
@@ -96,6 +112,17 @@ def tombstone(pro_id: str, client_id: str, version: int, changed_at_us: int) -> 
     return item
 
 
+def _sole_pro_of_an_edit(change: ProfileChange, targets: set[str], removed: set[str]) -> str | None:
+    """The one pro of a client whose edit changed neither its owner nor its assignees: the pro keeps the view
+    they have, so it can be replaced in place. ``None`` for anything else."""
+    old, new = change.old, change.new
+    if old is None or new is None or removed or len(targets) != 1 or old.owner != new.owner:
+        return None
+    if set(old.assignees or set()) != targets:
+        return None
+    return next(iter(targets))
+
+
 def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
     """Bring every affected view up to ``change``; returns the number of write calls made."""
     new, old = change.new, change.old
@@ -104,9 +131,19 @@ def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
     removed = (before | change.earlier_assignees) - targets
     if not targets and not removed:
         return 0
+    now = clock.now_us()
+    pro_id = _sole_pro_of_an_edit(change, targets, removed)
+    if pro_id is not None:
+        assert new is not None
+        # The view keeps the masking it has (role changes reach views through the re-fan job, which flips
+        # ``masked``): one conditional put, no read. Anything else (no view yet, an apprentice's masked view,
+        # this version already there) takes the read below.
+        view = build_view(new, pro_id, masked=False, changed_at_us=now).serialize()
+        if repo.replace_view(view, change.version, masked=False):
+            metrics.count(metrics.FANOUT_WRITES, 1)
+            return 1
     owner = new.owner if new is not None and targets else None
     roles, current = repo.read(owner, sorted(targets | removed), change.client_id)
-    now = clock.now_us()
     # Every pro's view is the same item but for its keys: built and serialized once per masking, then re-keyed.
     templates: dict[bool, dict[str, Any]] = {}
     puts: list[dict[str, Any]] = []
