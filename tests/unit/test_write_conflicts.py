@@ -53,3 +53,22 @@ def test_a_lasting_conflict_is_409_write_conflict_with_nothing_written(
     assert err.value.code == "write_conflict"
     monkeypatch.undo()
     assert clients.list_my_clients(Caller("ana"), 10, None).items == []
+
+
+def test_an_edit_meeting_another_transaction_is_retried_then_409_with_nothing_written(
+    aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The profile edit's transaction (profile, contact uniqueness, the editor's view) is retried like the rest."""
+    from salon.schemas.clients import ClientUpdate
+
+    client = clients.create_client(Caller("ana"), ClientCreate(name="Bea", phone="+1 415 555 2671"))
+    seen = _conflicts(monkeypatch, 1)
+    edited = clients.update_client(Caller("ana"), client.client_id, ClientUpdate(name="Bea B"), '"1"')
+    assert seen[0] == 1
+    assert (edited.name, edited.version) == ("Bea B", 2)
+    _conflicts(monkeypatch, 99)
+    with pytest.raises(Conflict) as err:
+        clients.update_client(Caller("ana"), client.client_id, ClientUpdate(name="Bea C"), '"2"')
+    assert err.value.code == "write_conflict"
+    monkeypatch.undo()
+    assert clients.get_client(Caller("ana"), client.client_id).name == "Bea B"

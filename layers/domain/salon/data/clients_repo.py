@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
-import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,12 +23,7 @@ from salon.data.models import (
     TableItem,
     UniqueContact,
 )
-
-TRANSACTION_ATTEMPTS = 3
-
-
-class WriteConflict(Exception):
-    """Every attempt met a concurrent transaction on the same items; the caller may retry."""
+from salon.data.tx import retry_conflicts
 
 
 class DuplicateContact(Exception):
@@ -107,15 +100,15 @@ class DynamoClientsRepository:
         409 costs no further read.
         """
         items: list[TableItem] = [profile, *uniques, *views]
-        for attempt in range(TRANSACTION_ATTEMPTS):
+
+        def write() -> None:
             try:
-                with TransactWrite(connection=table_connection()) as tx:
-                    tx.save(profile, condition=TableItem.pk.does_not_exist())
+                with TransactWrite(connection=table_connection()) as transaction:
+                    transaction.save(profile, condition=TableItem.pk.does_not_exist())
                     for unique in uniques:
-                        tx.save(unique, condition=TableItem.pk.does_not_exist(), return_values=ALL_OLD)
+                        transaction.save(unique, condition=TableItem.pk.does_not_exist(), return_values=ALL_OLD)
                     for view in views:
-                        tx.save(view)
-                return
+                        transaction.save(view)
             except TransactWriteError as exc:
                 reasons = exc.cancellation_reasons or []
                 for item, reason in zip(items, reasons, strict=False):
@@ -128,11 +121,9 @@ class DynamoClientsRepository:
                         if existing:
                             field = "phone" if "#PHONE#" in item.pk else "email"
                             raise DuplicateContact(existing, field) from None
-                if not any(r is not None and r.code == "TransactionConflict" for r in reasons):
-                    raise
-            # Another transaction on the same phone or email was in flight (AWS TransactionConflict).
-            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
-        raise WriteConflict()
+                raise  # another transaction on the same phone or email in flight is tried again
+
+        retry_conflicts(write)
 
     def list_views(
         self, pro_id: str, limit: int, after_client_id: str | None, name_prefix: str | None = None
@@ -239,7 +230,7 @@ class ClientWrites:
         if view is not None:
             tx.put(view)
         try:
-            tx.run()
+            retry_conflicts(tx.run)
         except TransactionCancelled as exc:
             if exc.failed(index):
                 raise StaleVersion() from None

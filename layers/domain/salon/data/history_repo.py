@@ -10,14 +10,12 @@ read-then-write.
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from salon.data import keys
+from salon.data import keys, tx
 from salon.data.batch import batch_get
 from salon.data.connection import table_connection
 from salon.data.models import (
@@ -36,10 +34,6 @@ _deserializer: list[Any] = []  # boto3's TypeDeserializer, made on first use: bo
 
 
 # ------------------------------------------------------------------ outcomes
-class WriteConflict(Exception):
-    """Every attempt met a concurrent transaction on one of the same items: nothing was written."""
-
-
 class ClientGone(Exception):
     """The client's profile left the book (or was deleted) after the access read: nothing written."""
 
@@ -138,32 +132,24 @@ def _put(item: TableItem, new: bool = True) -> Raw:
     return {"Put": action}
 
 
-TRANSACTION_ATTEMPTS = 3
-
-
 def _transact(actions: list[Raw]) -> list[dict[str, Any]] | None:
-    """Run one transaction; ``None`` when it committed, else its cancellation reasons.
-
-    On AWS a transaction that meets another one on the same item (the client's profile, a check-in
-    item, a slot) is cancelled with ``TransactionConflict`` and writes nothing; it is tried again a
-    few times with jitter, then :class:`WriteConflict` tells the caller to retry.
-    """
+    """Run one transaction; ``None`` when it committed, else its cancellation reasons. A cancellation by a
+    concurrent transaction alone (``TransactionConflict``) is tried again (``tx.retry_conflicts``), then
+    :class:`WriteConflict` tells the caller to retry."""
     if len(actions) > 100:
         raise ValueError("a transaction holds at most 100 actions")
-    for attempt in range(TRANSACTION_ATTEMPTS):
+
+    def write() -> list[dict[str, Any]] | None:
         try:
             _client().transact_write_items(TransactItems=actions)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            codes = tx.cancellation_codes(exc)
+            if not codes or ("TransactionConflict" in codes and "ConditionalCheckFailed" not in codes):
                 raise
-            reasons = list(exc.response.get("CancellationReasons") or [])
-            codes = {r.get("Code") for r in reasons}
-            if "ConditionalCheckFailed" in codes or "TransactionConflict" not in codes:
-                return reasons
-            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
-            continue
+            return list(exc.response.get("CancellationReasons") or [])
         return None
-    raise WriteConflict()
+
+    return tx.retry_conflicts(write)
 
 
 def _failed(reasons: list[dict[str, Any]], index: int) -> bool:

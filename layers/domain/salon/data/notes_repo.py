@@ -14,14 +14,12 @@ tried again (at most three attempts).
 
 from __future__ import annotations
 
-import random
-import time
 from typing import Any, Protocol
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from salon.data import keys
+from salon.data import keys, tx
 from salon.data.connection import table_connection
 from salon.data.models import ClientProfile, FormulaVersion, Note, TableItem, item_from_raw
 
@@ -44,13 +42,6 @@ class NoteRefused(Exception):
 
 class VersionTaken(Exception):
     """Another writer created this formula version first."""
-
-
-class WriteContended(Exception):
-    """Every attempt met another write of the same client profile (AWS TransactionConflict)."""
-
-
-TRANSACTION_ATTEMPTS = 3
 
 
 class NotesRepository(Protocol):
@@ -83,29 +74,27 @@ class DynamoNotesRepository:
 
         On AWS a transaction that meets another write of the profile in flight is
         cancelled with ``TransactionConflict`` and nothing is written; it is tried
-        again (a few times, with jitter) before the caller is told to retry.
+        again (``tx.retry_conflicts``) before the caller is told to retry.
         """
-        for attempt in range(TRANSACTION_ATTEMPTS):
+
+        def write() -> None:
             try:
-                with TransactWrite(connection=table_connection()) as tx:
-                    tx.save(item, condition=TableItem.pk.does_not_exist())
-                    tx.update(
+                with TransactWrite(connection=table_connection()) as transaction:
+                    transaction.save(item, condition=TableItem.pk.does_not_exist())
+                    transaction.update(
                         profile,
                         actions=[ClientProfile.history_pros.add({item.author_id})],
                         condition=ClientProfile.pk.exists(),
                     )
-                return
             except TransactWriteError as exc:
-                reasons = exc.cancellation_reasons or []
-                codes = [reason.code if reason is not None else None for reason in reasons]
+                codes = tx.cancellation_codes(exc)
                 if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
                     raise ClientGone() from None
                 if codes and codes[0] == "ConditionalCheckFailed":
                     raise VersionTaken() from None
-                if "TransactionConflict" not in codes:
-                    raise
-            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
-        raise WriteContended()
+                raise
+
+        tx.retry_conflicts(write)
 
     def add_note(self, note: Note, profile: ClientProfile) -> None:
         self._write_with_history(note, profile)

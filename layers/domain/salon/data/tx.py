@@ -4,14 +4,52 @@ of a cancellation handed back per item."""
 
 from __future__ import annotations
 
+import random
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from salon.data.connection import table_connection
 from salon.data.models import TableItem
+
+T = TypeVar("T")
+TRANSACTION_ATTEMPTS = 3
+
+
+class WriteConflict(Exception):
+    """Every attempt met a concurrent transaction on one of the same items: nothing was written; the caller
+    may retry."""
+
+
+def cancellation_codes(exc: Exception) -> list[str | None]:
+    """The per-item codes of a cancelled transaction, from botocore or pynamodb; empty for anything else."""
+    if isinstance(exc, TransactionCancelled):
+        return [reason.get("Code") for reason in exc.reasons]
+    reasons = getattr(exc, "cancellation_reasons", None)  # pynamodb's TransactWriteError
+    if reasons is not None:
+        return [reason.code if reason is not None else None for reason in reasons]
+    if isinstance(exc, ClientError) and exc.response["Error"]["Code"] == "TransactionCanceledException":
+        return [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+    return []
+
+
+def retry_conflicts(write: Callable[[], T]) -> T:
+    """Run ``write`` (one transaction). On AWS a transaction that meets another one on the same item is
+    cancelled with ``TransactionConflict`` and writes nothing: it is tried again a few times with jitter,
+    then :class:`WriteConflict` tells the caller to retry. Anything else ``write`` raises goes through."""
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            return write()
+        except Exception as exc:
+            codes = cancellation_codes(exc)
+            if "TransactionConflict" not in codes or "ConditionalCheckFailed" in codes:
+                raise
+        time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
+    raise WriteConflict()
 
 
 class TransactionCancelled(Exception):

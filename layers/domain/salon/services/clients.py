@@ -9,9 +9,9 @@ from typing import Any
 
 from salon import clock, metrics
 from salon.data import keys
-from salon.data.clients_repo import ClientsRepository, DuplicateContact, StaleVersion, WriteConflict, repository, writes
+from salon.data.clients_repo import ClientsRepository, DuplicateContact, StaleVersion, repository, writes
 from salon.data.models import ClientFlags, ClientProfile, ClientTombstone, ClientView, UniqueContact
-from salon.data.tx import ConditionFailed
+from salon.data.tx import ConditionFailed, WriteConflict
 from salon.errors import Conflict, Gone, PreconditionFailed, PreconditionRequired, field_error
 from salon.identity import Caller
 from salon.ids import is_ulid, new_id
@@ -222,6 +222,8 @@ def update_client(
         raise PreconditionFailed() from None
     except DuplicateContact as dup:
         raise _duplicate(dup) from None
+    except WriteConflict:
+        raise Conflict("Someone else is changing this client right now; try again.", code="write_conflict") from None
     return to_client(profile, book)
 
 

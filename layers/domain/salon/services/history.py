@@ -23,10 +23,10 @@ from salon.data.history_repo import (
     RedemptionRefused,
     SlotTaken,
     StatusRefused,
-    WriteConflict,
     repository,
 )
 from salon.data.models import Appointment, GiftCard, Package, ProviderSlot, Purchase, PurchaseLine, ServiceLine
+from salon.data.tx import WriteConflict
 from salon.errors import Conflict, NotFound, Unprocessable, field_error
 from salon.identity import Caller
 from salon.ids import new_id

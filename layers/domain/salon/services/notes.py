@@ -20,9 +20,9 @@ from salon.data.notes_repo import (
     NoteRefused,
     NotesRepository,
     VersionTaken,
-    WriteContended,
     repository,
 )
+from salon.data.tx import WriteConflict
 from salon.errors import Conflict, NotFound, field_error
 from salon.identity import Caller
 from salon.ids import is_ulid, new_id
@@ -70,7 +70,7 @@ def add_note(caller: Caller, client_id: str, data: NoteCreate, repo: NotesReposi
         metrics.count(metrics.NOTES_ADDED)
     except ClientGone:
         raise _client_gone() from None
-    except WriteContended:
+    except WriteConflict:
         raise _busy() from None
     return to_note(note)
 
@@ -135,7 +135,7 @@ def add_formula(caller: Caller, client_id: str, data: FormulaWrite, repo: NotesR
         repo.add_formula_version(formula, access.client)
     except ClientGone:
         raise _client_gone() from None
-    except WriteContended:
+    except WriteConflict:
         raise _busy() from None
     return to_formula(formula)
 
@@ -166,7 +166,7 @@ def change_formula(
         repo.add_formula_version(formula, access.client)
     except ClientGone:
         raise _client_gone() from None
-    except WriteContended:
+    except WriteConflict:
         raise _busy() from None
     except VersionTaken:
         raise Conflict(
