@@ -72,3 +72,22 @@ def test_an_edit_meeting_another_transaction_is_retried_then_409_with_nothing_wr
     assert err.value.code == "write_conflict"
     monkeypatch.undo()
     assert clients.get_client(Caller("ana"), client.client_id).name == "Bea B"
+
+
+def test_a_studio_route_meeting_another_transaction_is_retried_then_409_not_500(
+    aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routes without their own wording (here: creating a studio) answer the shared 409 write_conflict."""
+    import json
+
+    from tests.unit.test_import_in_progress import _call
+
+    seen = _conflicts(monkeypatch, 1)
+    created = _call(aws, "POST", "/studios", "ana", {"name": "Glow"})
+    assert (created["statusCode"], seen[0]) == (201, 1)
+    _conflicts(monkeypatch, 99)
+    refused = _call(aws, "POST", "/studios", "bea", {"name": "Shine"})
+    assert refused["statusCode"] == 409
+    assert json.loads(refused["body"])["error"]["code"] == "write_conflict"
+    monkeypatch.undo()
+    assert json.loads(_call(aws, "GET", "/me", "bea")["body"]).get("studio_id") is None

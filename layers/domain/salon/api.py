@@ -109,15 +109,17 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
 
 def _complete_responses(app: APIGatewayHttpResolver) -> None:
     """Every route documents what it really answers: its success (200 unless the route names another
-    2xx) and the shared errors (422 and 413 in the error shape, the authorizer's 401). Routes list their
-    own 403/404/409... with :func:`documented` or ``responses``."""
-    shared = documented(200)
+    2xx) and the shared errors (422 and 413 in the error shape, the authorizer's 401, and on writes 409
+    ``write_conflict``). Routes list their own 403/404/409... with :func:`documented` or ``responses``."""
+    shared = documented(200, 409)
     for route in [*app._static_routes, *app._dynamic_routes]:
         responses = dict(route.responses or {})
         if not any(200 <= int(code) < 300 for code in responses):
             responses[200] = shared[200]
         for code in (401, 413, 415, 422):
             responses.setdefault(code, shared[code])
+        if route.method.upper() != "GET":  # any write can meet a concurrent transaction: 409 write_conflict
+            responses.setdefault(409, shared[409])
         if 204 in responses:
             responses[204] = {**responses[204], "content": {}}  # no body, whatever the return annotation
         if 422 in responses and "content" in responses[422]:

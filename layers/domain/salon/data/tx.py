@@ -15,14 +15,18 @@ from botocore.exceptions import ClientError
 
 from salon.data.connection import table_connection
 from salon.data.models import TableItem
+from salon.errors import Conflict
 
 T = TypeVar("T")
 TRANSACTION_ATTEMPTS = 3
 
 
-class WriteConflict(Exception):
+class WriteConflict(Conflict):
     """Every attempt met a concurrent transaction on one of the same items: nothing was written; the caller
-    may retry."""
+    may retry. A 409 wherever it surfaces (services may word it for their route)."""
+
+    code = "write_conflict"
+    message = "Someone else is changing the same records right now; try again."
 
 
 def cancellation_codes(exc: Exception) -> list[str | None]:
