@@ -3,6 +3,10 @@
 Each loaded copy of a module is one "instance": its module-level state (the
 resolver, clients) is its own, as in a Lambda execution environment. HTTP
 functions get a small pool so concurrent requests never share a resolver.
+
+Every AWS call a loaded function makes (at import, in its handler, and in work
+it hands to a thread pool) is checked against the actions its template policy
+allows, and denied as AWS would deny it: see ``devstack.iam``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from devstack import iam
 from devstack.template import LOCAL_ACCOUNT, LOCAL_REGION, FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -38,14 +43,18 @@ class LambdaContext:
 
 
 def load_handler(spec: FunctionSpec) -> Handler:
-    """Import a fresh copy of the function's module and return its handler."""
+    """Import a fresh copy of the function's module and return its handler, both held to the function's
+    policy actions (``devstack.iam``): a call the policy does not allow fails with AccessDenied."""
+    iam.install()
+    policy = iam.policy_for(spec)
     name = f"devstack_fn_{spec.logical_id}_{next(_counter)}"
     module_spec = importlib.util.spec_from_file_location(name, spec.module_path)
     assert module_spec
     assert module_spec.loader
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return getattr(module, spec.handler_name)  # type: ignore[no-any-return]
+    with iam.running(policy):
+        module_spec.loader.exec_module(module)
+    return iam.wrap_handler(getattr(module, spec.handler_name), policy)
 
 
 class FunctionPool:

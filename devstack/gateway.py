@@ -4,6 +4,7 @@ Lambda HTTP API 2.0 event handed to the function the template routes it to."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -15,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
 
-from devstack import tokens
+from devstack import iam, tokens
 from devstack.functions import FunctionPool
 from devstack.template import LOCAL_ACCOUNT, HttpRoute
 
@@ -161,6 +162,8 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 return self._json(200, gateway.openapi())
             if parts.path == "/__devstack/ready" and method == "GET":
                 return self._send(204, b"")
+            if parts.path == "/__devstack/denied" and method == "GET":  # calls a function's policy did not allow
+                return self._json(200, [dataclasses.asdict(d) for d in iam.denials()])
             if parts.path == "/__devstack/drain" and method == "POST" and gateway.drain is not None:
                 timeout = float(dict(parse_qsl(parts.query)).get("timeout", "15"))
                 try:

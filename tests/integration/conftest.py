@@ -37,6 +37,12 @@ class Stack:
             aws_secret_access_key="local",
         )
 
+    def denied(self) -> list[dict[str, str]]:
+        """Every call a function made that its template policy does not allow (devstack/iam.py), so far."""
+        resp = requests.get(f"{self.url}/__devstack/denied", timeout=10)
+        assert resp.status_code == 200, resp.text
+        return list(resp.json())
+
     def drain(self, timeout_s: float = 60.0) -> None:
         """Wait until the stream and the queues have delivered everything (a local-only endpoint)."""
         resp = requests.post(f"{self.url}/__devstack/drain", params={"timeout": timeout_s}, timeout=timeout_s + 5)
@@ -48,6 +54,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     key_dir = tmp_path_factory.mktemp("devstack")
     with stack_process(key_dir) as running:
         yield Stack(running.url, running.emulator, key_dir, running.process)
+
+
+@pytest.fixture(autouse=True)
+def _no_access_denied(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test on the stack is a policy check too: a call a function made that its template policy does not
+    allow fails the test, even where the function caught the AccessDenied or the event was retried and parked.
+    (A denial in an event still in flight when a test ends is reported by the next test.)"""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack: Stack = request.getfixturevalue("stack")
+    before = len(stack.denied())
+    yield
+    denied = stack.denied()[before:]
+    assert not denied, f"calls the template policy does not allow (add the action to template.yaml): {denied}"
 
 
 class Api:

@@ -43,3 +43,15 @@ def api_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
     return calls
+
+
+@pytest.fixture(autouse=True)
+def _no_access_denied() -> Iterator[None]:
+    """Functions loaded through devstack.functions are held to their template policy (devstack/iam.py): a call
+    one made that its policy does not allow fails the test, even where the code under test caught the error."""
+    from devstack import iam
+
+    iam.take_denials()
+    yield
+    denied = iam.take_denials()
+    assert not denied, f"calls the template policy does not allow (add the action to template.yaml): {denied}"
