@@ -60,17 +60,21 @@ def test_an_edit_meeting_another_transaction_is_retried_then_409_with_nothing_wr
 ) -> None:
     """The profile edit's transaction (profile, contact uniqueness, the editor's view) is retried like the rest."""
     from salon.schemas.clients import ClientUpdate
+    from salon.services.access import begin_request
 
     client = clients.create_client(Caller("ana"), ClientCreate(name="Bea", phone="+1 415 555 2671"))
     seen = _conflicts(monkeypatch, 1)
+    begin_request()  # each call below is a request of its own (the access read is kept for one request)
     edited = clients.update_client(Caller("ana"), client.client_id, ClientUpdate(name="Bea B"), '"1"')
     assert seen[0] == 1
     assert (edited.name, edited.version) == ("Bea B", 2)
     _conflicts(monkeypatch, 99)
+    begin_request()
     with pytest.raises(Conflict) as err:
         clients.update_client(Caller("ana"), client.client_id, ClientUpdate(name="Bea C"), '"2"')
     assert err.value.code == "write_conflict"
     monkeypatch.undo()
+    begin_request()
     assert clients.get_client(Caller("ana"), client.client_id).name == "Bea B"
 
 
