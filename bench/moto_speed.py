@@ -18,7 +18,6 @@ rollback).
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import types
 from collections import defaultdict
@@ -296,7 +295,7 @@ def _update_expressions() -> None:
         key = None
         if isinstance(self, validators.UpdateExpressionValidator):
             try:
-                names = json.dumps(self.expression_attribute_names, sort_keys=True)
+                names = repr(self.expression_attribute_names)
                 key = (id(self.source), names, tuple(self.table.table_key_attrs))
             except (TypeError, ValueError):
                 key = None
@@ -330,8 +329,8 @@ def _conditions() -> None:
         try:
             key = (
                 self.condition_expression,
-                json.dumps(self.expression_attribute_names, sort_keys=True),
-                json.dumps(self.expression_attribute_values, sort_keys=True),
+                repr(self.expression_attribute_names),
+                repr(self.expression_attribute_values),
             )
         except (TypeError, ValueError):
             return parse(self)

@@ -39,7 +39,10 @@ def _run_import(url: str, studio_id: str, pro_id: str) -> int:
 def test_two_of_the_pros_clients_merge_into_the_same_studio_client_and_the_rest_move_in_packed_chunks(
     aws: Template, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from salon.services import imports
     from salon.settings import get_settings
+
+    monkeypatch.setattr(imports, "CHUNK", 100)  # 500 in production: here the import spans chunks
 
     url = boto3.client("sqs", region_name=LOCAL_REGION).get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-JobsQueue")
     monkeypatch.setenv("JOBS_QUEUE_URL", url["QueueUrl"])

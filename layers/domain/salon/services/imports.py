@@ -25,7 +25,7 @@ from salon.data.tx import TransactionCancelled, Tx, n, s, update_item
 
 logger = Logger(child=True)
 
-CHUNK = 100  # personal clients a job message takes on: one Query page, one BatchGetItem of their matches
+CHUNK = 500  # personal clients a job message takes on: one Query page, BatchGetItems of their matches (D29)
 MAX_ACTIONS = 100  # actions in one TransactWriteItems; each transaction also adds to the member's counters
 CONTACT_FIELDS = ("name", "phone", "email", "birthday", "tags", "allergies", "marketing_consent")
 
