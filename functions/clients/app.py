@@ -6,13 +6,16 @@ import gc
 
 gc.disable()  # until the handler is built: see salon.coldstart
 
+from salon import coldstart
+
+coldstart.starting()  # Powertools' packages load only the modules this function uses
+
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
-from salon import coldstart
 from salon.api import RouteAccess, current_caller, documented, json_response, make_handler, make_resolver
 from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN

@@ -10,6 +10,10 @@ import gc
 
 gc.disable()  # until the handler is built: see salon.coldstart
 
+from salon import coldstart
+
+coldstart.starting()  # Powertools' packages load only the modules this function uses
+
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -17,7 +21,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon import coldstart, metrics, tracing
+from salon import metrics, tracing
 from salon.services.jobs import run_job_message
 
 logger = Logger()

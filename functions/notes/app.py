@@ -6,6 +6,10 @@ import gc
 
 gc.disable()  # until the handler is built: see salon.coldstart
 
+from salon import coldstart
+
+coldstart.starting()  # Powertools' packages load only the modules this function uses
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -13,7 +17,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from salon import coldstart
 from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit

@@ -12,6 +12,10 @@ import gc
 
 gc.disable()  # until the handler is built: see salon.coldstart
 
+from salon import coldstart
+
+coldstart.starting()  # Powertools' packages load only the modules this function uses
+
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -19,7 +23,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon import coldstart, metrics, tracing
+from salon import metrics, tracing
 from salon.services.stream import coalesce, handle_record
 
 logger = Logger()

@@ -11,6 +11,10 @@ import gc
 
 gc.disable()  # until the handler is built: see salon.coldstart
 
+from salon import coldstart
+
+coldstart.starting()  # Powertools' packages load only the modules this function uses
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -20,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from salon import coldstart, metrics
+from salon import metrics
 from salon.api import current_caller, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import ErrorBody

@@ -26,6 +26,13 @@ print(json.dumps({
     "frozen": gc.get_freeze_count(),
     "plugins_scanned": loader is not None and loader._plugins is not None,
     "ulid": "ulid" in sys.modules,
+    "asyncio": "asyncio" in sys.modules,
+    "batch": "aws_lambda_powertools.utilities.batch" in sys.modules,
+    "unused_powertools": sorted(m for m in sys.modules if m.startswith((
+        "aws_lambda_powertools.event_handler.appsync", "aws_lambda_powertools.event_handler.bedrock",
+        "aws_lambda_powertools.utilities.data_classes.appsync",
+        "aws_lambda_powertools.utilities.data_classes.code_pipeline",
+    ))),
 }))
 """
 
@@ -63,3 +70,47 @@ def test_cold_start_skips_the_pydantic_plugin_scan_and_the_ulid_metadata_lookup(
     probe = cold_imports[name]
     assert probe["plugins_scanned"] is False
     assert probe["ulid"] is False
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_powertools_packages_load_only_what_the_function_uses(cold_imports, name):
+    """event_handler's and data_classes' __init__ would import every resolver (AppSync's brings asyncio) and
+    every event class; salon.coldstart.starting() has them load only the modules asked for."""
+    probe = cold_imports[name]
+    # Powertools' batch module imports asyncio itself (for its async processor): the stream and jobs functions.
+    assert probe["asyncio"] is probe["batch"]
+    assert probe["unused_powertools"] == []
+
+
+NARROWED = r"""
+import sys
+from salon import coldstart
+coldstart.starting()
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, AppSyncResolver, Response, content_types
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, SQSEvent, S3Event
+import aws_lambda_powertools.event_handler as handlers
+import aws_lambda_powertools.utilities.data_classes as events
+assert handlers.api_gateway.APIGatewayHttpResolver is APIGatewayHttpResolver
+assert content_types.APPLICATION_JSON == "application/json"
+assert "AppSyncResolver" in handlers.__all__ and set(handlers.__all__) <= set(dir(handlers)) | {
+    n for n in handlers.__all__ if getattr(handlers, n) is not None}
+assert S3Event.__module__.endswith("s3_event") and SQSEvent.__module__.endswith("sqs_event")
+try:
+    handlers.NoSuchThing
+except AttributeError:
+    print("ok")
+"""
+
+
+def test_a_narrowed_package_still_gives_every_name_its_init_would():
+    """Every name of the real __init__ (from its own modules, on first use), submodules, __all__, and an
+    AttributeError for anything else."""
+    run = subprocess.run(
+        [sys.executable, "-c", NARROWED],
+        env=child_environment(TEMPLATE),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
+    assert run.stdout.strip() == "ok"
