@@ -17,7 +17,6 @@ member's import summary, and edits a client assigned to 200 members until all
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.fanout import raw_batch_requests, raw_batch_write
-from bench.world import World
+from bench.world import World, quiet_heap
 
 OWNER, PRO = "scale-owner", "scale-pro"
 
@@ -131,22 +130,6 @@ def recording_writes(table: str) -> Iterator[set[tuple[str, str]]]:
         yield written
     finally:
         botocore.client.BaseClient._make_api_call = real
-
-
-@contextmanager
-def quiet_heap() -> Iterator[None]:
-    """Around a timed section: what is alive (moto's tables of tens of thousands of items) is moved out of the
-    collector's way and the collector rests until the section ends. The emulator's table lives in this
-    process, unlike DynamoDB's, and full collections walked all of it at moments that fell on the import in
-    one run and on its floor in the next (the floor alone varied 7.4-10.2 s). Both sides are timed alike."""
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.unfreeze()
 
 
 def rewrite_floor(world: World, written: set[tuple[str, str]]) -> tuple[int, float]:

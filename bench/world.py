@@ -14,6 +14,7 @@ its back. Threads count too (the Client Log reads concurrently).
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -274,3 +275,20 @@ class World:
             if "LastEvaluatedKey" not in resp:
                 return total
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+@contextmanager
+def quiet_heap() -> Iterator[None]:
+    """Around a timed section: what is alive (moto's tables of tens of thousands of items) is moved out of the
+    collector's way and the collector rests until the section ends. The emulator's table lives in this
+    process, unlike DynamoDB's, and full collections walked all of it at moments that fell on the import in
+    one run and on its floor in the next (an import's floor alone varied 7.4-10.2 s). Both sides of every
+    ratio are timed alike."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
