@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from typing import Any
 
 from devstack.template import ROOT
 
@@ -97,17 +99,23 @@ print(json.dumps({"same": before == after, "queries": len(QUERIES), "pages": pag
 """
 
 
-def test_queries_projections_and_a_cancelled_transaction_answer_the_same_with_the_speed_patch() -> None:
+def _answers(script: str) -> dict[str, Any]:
+    """The last line a script printed (JSON), run in a fresh interpreter: moto's patches are process-wide."""
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
-        env={**__import__("os").environ, "PYTHONPATH": f"{ROOT / 'layers/domain'}:{ROOT}"},
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'layers/domain'}:{ROOT}"},
     )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    answers: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return answers
+
+
+def test_queries_projections_and_a_cancelled_transaction_answer_the_same_with_the_speed_patch() -> None:
+    result = _answers(SCRIPT)
     assert result["queries"] == 24
     assert result["pages"] > 24  # paging with ExclusiveStartKey was exercised
     assert result["same"] is True
@@ -208,16 +216,7 @@ print(json.dumps({
 def test_updates_conditions_and_transactions_answer_the_same_with_the_speed_patch() -> None:
     """Update expressions and conditions parsed once and validated without deep copies: every answer (errors
     and cancellation reasons included), the table and the stream come out as moto's own."""
-    run = subprocess.run(
-        [sys.executable, "-c", UPDATES],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-        env={**__import__("os").environ, "PYTHONPATH": f"{ROOT / 'layers/domain'}:{ROOT}"},
-    )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result = _answers(UPDATES)
     assert result["calls"] == 15 * 8 * 2
     assert 0 < result["refused"] < result["calls"]  # errors and cancellations were compared too
     assert result["same"] is True

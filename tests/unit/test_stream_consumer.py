@@ -186,18 +186,7 @@ def test_an_apprentice_gets_a_masked_view_and_a_provider_the_contact_details(aws
     import boto3
 
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.put_item(
-        TableName="studio-local-RecordsTable",
-        Item={
-            "pk": {"S": STUDIO},
-            "sk": {"S": "STUDIO"},
-            "kind": {"S": "studio"},
-            "studio_id": {"S": STUDIO.split("#", 1)[1]},
-            "name": {"S": "Studio"},
-            "owner_id": {"S": "bob"},
-            "member_roles": {"M": {"bob": {"S": "provider"}, "cara": {"S": "apprentice"}}},
-        },
-    )
+    _put_studio({"bob": "provider", "cara": "apprentice"})
     cid = "01JD0000000000000000000003"
     assert consumer([_record(None, _image(cid, 1, ["bob", "cara"]))])["batchItemFailures"] == []
     views = {
