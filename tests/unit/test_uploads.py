@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from PIL import Image
 from ulid import ULID
 
@@ -182,7 +183,7 @@ def test_request_and_list_stay_within_budget_and_reserve_without_reading(
     api_calls.clear()
     deleted = invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")
     assert deleted["statusCode"] == 204
-    assert [c for c in api_calls if not c.endswith("Object")] == ["BatchGetItem", "DeleteItem", "UpdateItem"]
+    assert [c for c in api_calls if not c.endswith("Objects")] == ["BatchGetItem", "DeleteItem", "UpdateItem"]
 
 
 def test_a_full_counter_is_refused_after_one_conditional_write(
@@ -218,7 +219,9 @@ def test_a_failed_reservation_write_gives_the_slot_back(aws: Template, monkeypat
     assert TableItem.get(keys.client_pk(client_id), keys.QUOTA).used == 0  # type: ignore[attr-defined]
 
 
-def test_system_copies_are_registered_once_and_confirmed(invoke: Callable[..., dict[str, Any]], aws: Template) -> None:
+def test_system_copies_are_registered_once_and_confirmed(
+    invoke: Callable[..., dict[str, Any]], aws: Template, api_calls: list[str]
+) -> None:
     source_client, target_client = _seed("ana"), _seed("bea")
     s3 = boto3.client("s3")
     body = _image("JPEG", (64, 64))
@@ -247,6 +250,14 @@ def test_system_copies_are_registered_once_and_confirmed(invoke: Callable[..., d
     listed = invoke("GET", f"/clients/{target_client}/uploads", "bea")
     assert [f["upload_id"] for f in listed["json"]["items"]] == [source.upload_id]
     assert listed["json"]["items"][0]["thumbnail_url"]
+    # Deleting it removes the photo and its thumbnail in one S3 call.
+    thumbnail = repository.get_upload(target_client, source.upload_id).thumbnail_key  # type: ignore[union-attr]
+    api_calls.clear()
+    assert invoke("DELETE", f"/clients/{target_client}/uploads/{source.upload_id}", "bea")["statusCode"] == 204
+    assert [c for c in api_calls if c.endswith(("Object", "Objects"))] == ["DeleteObjects"]
+    for gone in (copy.object_key, thumbnail):
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=BUCKET, Key=gone)
 
 
 def test_a_thumbnail_event_is_kept_and_a_stray_thumbnail_removed(

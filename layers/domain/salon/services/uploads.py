@@ -153,9 +153,7 @@ def delete_file(
     if upload is None:
         raise NotFound("No such file.", code="upload_not_found")
     repo.release_slot(access.client_id)
-    store.delete(upload.object_key)
-    if upload.thumbnail_key:
-        store.delete(upload.thumbnail_key)
+    store.delete_keys([key for key in (upload.object_key, upload.thumbnail_key) if key])  # one S3 call
 
 
 def to_stored_file(upload: Upload, store: FileStore, *, profile: bool, expires_at: dt.datetime) -> StoredFile:
