@@ -230,7 +230,7 @@ class ClientWrites:
         if view is not None:
             tx.put(view)
         try:
-            retry_conflicts(tx.run)
+            tx.run()
         except TransactionCancelled as exc:
             if exc.failed(index):
                 raise StaleVersion() from None

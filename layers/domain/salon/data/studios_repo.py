@@ -7,7 +7,7 @@ from typing import Protocol
 from salon.data import keys
 from salon.data.batch import batch_get
 from salon.data.models import Invite, JoinFailures, Member, ProProfile, Studio, TableItem
-from salon.data.tx import ConditionFailed, TransactionCancelled, Tx, n, retry_conflicts, s, update_item
+from salon.data.tx import ConditionFailed, TransactionCancelled, Tx, n, s, update_item
 
 
 class AlreadyInStudio(Exception):
@@ -85,7 +85,7 @@ class DynamoStudiosRepository:
         tx.put(member, condition="attribute_not_exists(pk)")
         pro = _pro_membership_update(tx, member.pro_id, studio, studio.studio_id, member.role)
         try:
-            retry_conflicts(tx.run)
+            tx.run()
         except TransactionCancelled as exc:
             if exc.failed(pro):
                 raise AlreadyInStudio() from None
@@ -129,7 +129,7 @@ class DynamoStudiosRepository:
             condition="attribute_exists(pk)",
         )
         try:
-            retry_conflicts(tx.run)
+            tx.run()
         except TransactionCancelled as exc:
             if exc.failed(pro):
                 raise AlreadyInStudio() from None
@@ -153,7 +153,7 @@ class DynamoStudiosRepository:
             values={":kind": s("joinfail"), ":exp": n(expires_epoch), ":one": n(1)},
             names={"#count": "failures"},
         )
-        retry_conflicts(tx.run)
+        tx.run()
 
     def get_member(self, studio_id: str, pro_id: str) -> Member | None:
         try:
@@ -206,7 +206,7 @@ class DynamoStudiosRepository:
             condition=condition,
         )
         try:
-            retry_conflicts(tx.run)
+            tx.run()
         except TransactionCancelled as exc:
             if exc.failed(index):
                 raise LastAdmin() from None
@@ -222,7 +222,7 @@ class DynamoStudiosRepository:
             names={"#to": to_pro},
             condition="owner_id = :from AND member_roles.#to = :admin",
         )
-        retry_conflicts(tx.run)
+        tx.run()
 
     def set_pro_plan(self, pro_id: str, plan: str) -> None:
         update_item(

@@ -199,10 +199,15 @@ class Tx:
         return len(self.actions)
 
     def run(self) -> None:
+        """Commit the actions. A cancellation by concurrent transactions alone is tried again
+        (:func:`retry_conflicts`); one a condition explains is :class:`TransactionCancelled`."""
         if not self.actions:
             return
         if len(self.actions) > 100:
             raise ValueError("a transaction holds at most 100 actions")
+        retry_conflicts(self._run_once)
+
+    def _run_once(self) -> None:
         try:
             table_connection().client.transact_write_items(TransactItems=self.actions)
         except ClientError as exc:

@@ -51,7 +51,7 @@ from salon.data.models import (
     Upload,
     item_from_raw,
 )
-from salon.data.tx import TransactionCancelled, Tx, n, s, update_item
+from salon.data.tx import TransactionCancelled, Tx, WriteConflict, n, s, update_item
 from salon.errors import Conflict, Forbidden, NotFound
 from salon.identity import Caller
 from salon.ids import new_id
@@ -241,8 +241,8 @@ def leave(caller: Caller, studio_id: str, pro_id: str) -> MemberOut:
     )
     try:
         tx.run()
-    except TransactionCancelled as exc:
-        if exc.conflict:
+    except (WriteConflict, TransactionCancelled) as exc:
+        if isinstance(exc, WriteConflict) or exc.conflict:
             raise Conflict("The studio changed meanwhile; try again.", code="member_changed") from None
         if exc.failed(studio_index):
             again = _read(caller, studio_id, pro_id).studio
