@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from devstack import iam
+from devstack import clock, iam
 from devstack.template import LOCAL_ACCOUNT, LOCAL_REGION, FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -97,6 +97,7 @@ class FunctionPool:
                 invoked_function_arn=f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{self.spec.logical_id}",
                 _deadline_ms=int(time.time() * 1000) + self.timeout_s * 1000,
             )
+            clock.apply()
             return handler(event, context)
         finally:
             self._release(handler)

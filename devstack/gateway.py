@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
 
-from devstack import iam, tokens
+from devstack import clock, iam, tokens
 from devstack.functions import FunctionPool
 from devstack.template import LOCAL_ACCOUNT, HttpRoute
 
@@ -171,6 +171,14 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 except TimeoutError:
                     return self._json(504, {"message": "events still flowing"})
                 return self._send(204, b"")
+            if parts.path == "/__devstack/clock":  # local only: move the stack's time forward
+                if method == "POST":
+                    try:
+                        advance = float(json.loads(body or b"{}").get("advance_s", 0))
+                        clock.advance(advance)
+                    except (ValueError, TypeError, AttributeError):
+                        return self._json(400, {"message": 'send {"advance_s": N} with N >= 0'})
+                return self._json(200, {"offset_s": clock.offset_s(), "now": clock.now()})
             if parts.path in ("/docs", "/docs/") and method == "GET":
                 return self._send(200, gateway.swagger_html.encode(), {"Content-Type": "text/html"})
             if method == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):

@@ -10,6 +10,7 @@ from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from salon import clock
 from salon.data import keys
 from salon.data.batch import batch_get
 from salon.data.connection import table_connection
@@ -171,7 +172,7 @@ class ViewPage:
 
 
 def _client_keys(client_id: str) -> list[tuple[str, str]]:
-    today = dt.datetime.now(dt.UTC).date()
+    today = clock.now().date()
     dates = [(today + dt.timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
     pk = keys.client_pk(client_id)
     return [(pk, keys.PROFILE), (pk, keys.ALIAS), *((pk, keys.checkin_sk(d)) for d in dates)]

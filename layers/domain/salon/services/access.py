@@ -10,10 +10,10 @@ ask :func:`client_access` again and get the same result without another read.
 
 from __future__ import annotations
 
-import datetime as dt
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from salon import clock
 from salon.data import keys
 from salon.data.clients_repo import ClientsRepository, repository
 from salon.data.models import ClientProfile, ProProfile
@@ -74,7 +74,7 @@ def local_today(time_zone: str) -> str:
     """Today's date in a studio's time zone, ``YYYY-MM-DD``."""
     from zoneinfo import ZoneInfo
 
-    return dt.datetime.now(ZoneInfo(time_zone)).date().isoformat()
+    return clock.now().astimezone(ZoneInfo(time_zone)).date().isoformat()
 
 
 @dataclass(frozen=True)

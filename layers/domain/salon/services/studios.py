@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-import time
 
 from salon import clock
 from salon.data import keys
@@ -123,7 +122,7 @@ def create_invite(caller: Caller, studio_id: str, data: InviteCreate, repo: Stud
 
 def join(caller: Caller, data: JoinRequest, repo: StudiosRepository = repository) -> Member:
     """Redeem an invite. Unknown, used and expired codes look the same; repeated failures are throttled."""
-    now = int(time.time())
+    now = int(clock.epoch_s())
     window = now // JOIN_FAILURE_WINDOW_S
     if repo.join_failures(caller.pro_id, window) >= JOIN_FAILURES_ALLOWED:
         raise TooManyRequests("Too many invalid invite codes; try again later.", code="too_many_attempts")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -200,7 +199,7 @@ def release_lapsed(client_id: str, repo: UploadsRepository = repository, now: in
     Each reservation is deleted with a condition (still pending, lapsed), and only a delete that
     took the item gives a slot back, so concurrent releases never free one slot twice.
     """
-    now = int(time.time()) if now is None else now
+    now = int(clock.epoch_s()) if now is None else now
     freed = 0
     for upload in repo.list_uploads(client_id):
         if upload.status != PENDING or upload.lapses_at is None or int(upload.lapses_at) >= now:
@@ -267,7 +266,7 @@ def register_system_copy(
     """
     settings = get_settings()
     upload_id = upload_id or new_id()
-    lapses_at = int(time.time()) + settings.upload_url_ttl_seconds + settings.upload_grace_seconds
+    lapses_at = int(clock.epoch_s()) + settings.upload_url_ttl_seconds + settings.upload_grace_seconds
     upload = _new_upload(
         client_id,
         upload_id,
@@ -397,7 +396,7 @@ class _Inspection:
 def _inspect(upload: Upload, key: str, version_id: str | None, store: FileStore) -> _Inspection:  # noqa: PLR0911 - one guard per check
     """Check an object against its reservation: size and type (HeadObject), magic bytes, and that an
     image decodes (its thumbnail is made on the way)."""
-    if upload.lapses_at is not None and int(upload.lapses_at) < int(time.time()):
+    if upload.lapses_at is not None and int(upload.lapses_at) < int(clock.epoch_s()):
         return _Inspection(version_id, "reservation lapsed")
     head = store.head(key, version_id)
     if head is None:
