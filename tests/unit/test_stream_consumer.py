@@ -333,3 +333,38 @@ def test_a_personal_clients_edit_replaces_its_pros_view(aws: Template, consumer:
     assert consumer([_record(v1, v2)])["batchItemFailures"] == []
     assert api_calls == ["PutItem"]
     assert (_view("bob", cid)["version"]["N"], _view("bob", cid)["masked"]["BOOL"]) == ("2", False)
+
+
+def test_a_failure_after_an_unassignment_in_the_same_batch_still_tombstones_the_unassigned_pro(
+    aws: Template, consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda retries a stream batch from the lowest failed sequence number: the records before it count as
+    done (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html). Batch
+    [unassign A (1), edit (2)] where the fan-out's write fails once: after the retry from the reported
+    record, A's view is a tombstone (coalesced at record 2 and retried from record 2 alone, A was lost)."""
+    from salon.services import fanout
+
+    _put_studio({"amy": "provider", "bob": "provider"})
+    cid = "01JD0000000000000000000012"
+    v1 = _image(cid, 1, ["amy", "bob"])
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    v2 = _image(cid, 2, ["bob"])
+    v3 = _image(cid, 3, ["bob"], "Ana Renamed")
+    batch = [_record(v1, v2), _record(v2, v3)]
+    real = fanout.DynamoFanoutRepository.write
+    calls = {"n": 0}
+
+    def failing_once(self: Any, puts: Any, deletes: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("throttled")
+        return real(self, puts, deletes)
+
+    monkeypatch.setattr(fanout.DynamoFanoutRepository, "write", failing_once)
+    failed = [f["itemIdentifier"] for f in consumer(batch)["batchItemFailures"]]
+    assert len(failed) == 1
+    index = next(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == failed[0])
+    assert consumer(batch[index:])["batchItemFailures"] == []
+    views = _views(aws)
+    assert views[("PRO#amy", cid)] == (3, "gone")
+    assert views[("PRO#bob", cid)] == (3, "view")

@@ -21,9 +21,11 @@ class PoisonRecord(Exception):
 
 @dataclass
 class ClientInBatch:
-    """The newest record of one client in a batch, and everyone its earlier records assigned."""
+    """One client's records in a batch: the first one's sequence number (where the client is applied), the
+    newest record (whose images are applied), and everyone an earlier record had assigned."""
 
-    latest_sequence: str
+    first_sequence: str
+    latest: dict[str, Any]
     earlier_assignees: set[str] = field(default_factory=set)
     records: int = 1
 
@@ -41,8 +43,12 @@ def _assignees(image: dict[str, Any] | None) -> set[str]:
 
 
 def coalesce(records: list[dict[str, Any]]) -> dict[str, ClientInBatch]:
-    """Only a client's newest record in a batch is applied; the views it removes include anyone
-    an earlier record of the batch had assigned."""
+    """Only a client's newest image in a batch is applied, and it is applied at the client's FIRST record:
+    when that fails, the partial batch response names the first record, and Lambda retries the batch from
+    it, so every record of the client comes again. (Applied at the newest record, a failure there would be
+    retried from the newest record alone: an earlier record of the batch, an unassignment say, counts as
+    done, and its effect, the unassigned pro's tombstone, would be lost.) The views it removes include
+    anyone an earlier record of the batch had assigned."""
     batch: dict[str, ClientInBatch] = {}
     for record in records:
         client_id = _profile_keys(record)
@@ -50,12 +56,12 @@ def coalesce(records: list[dict[str, Any]]) -> dict[str, ClientInBatch]:
             continue
         data = record["dynamodb"]
         seen = batch.get(client_id)
-        earlier = set() if seen is None else seen.earlier_assignees
-        if seen is not None:
-            earlier |= _assignees(data.get("OldImage"))
-        batch[client_id] = ClientInBatch(
-            data["SequenceNumber"], earlier | _assignees(data.get("OldImage")), 1 if seen is None else seen.records + 1
-        )
+        if seen is None:
+            batch[client_id] = ClientInBatch(data["SequenceNumber"], record, _assignees(data.get("OldImage")))
+        else:
+            seen.latest = record
+            seen.earlier_assignees |= _assignees(data.get("OldImage"))
+            seen.records += 1
     return batch
 
 
@@ -146,8 +152,10 @@ def handle_record(
     if client_id is None:
         return
     entry = batch.get(client_id)
-    if entry is not None and entry.latest_sequence != record["dynamodb"]["SequenceNumber"]:
-        return  # a newer record of this client in the same batch carries everything
+    if entry is not None:
+        if entry.first_sequence != record["dynamodb"]["SequenceNumber"]:
+            return  # applied at the client's first record of the batch, with the newest image
+        record = entry.latest
     data = record["dynamodb"]
     if (entry is None or entry.records == 1) and _nothing_for_views(data):
         return  # a first note, formula or sale by a pro on this client: the views stay as they are
