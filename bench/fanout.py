@@ -81,6 +81,19 @@ def _put_studio(world: World, members: list[str]) -> None:
             "member_roles": {"M": {m: {"S": "admin" if i == 0 else "provider"} for i, m in enumerate(members)}},
         },
     )
+    # The first member's item: a one-pro edit's single call checks it (decision D31).
+    world.ddb.put_item(
+        TableName=world.table,
+        Item={
+            "pk": {"S": f"STUDIO#{STUDIO}"},
+            "sk": {"S": f"MEMBER#{members[0]}"},
+            "kind": {"S": "member"},
+            "studio_id": {"S": STUDIO},
+            "pro_id": {"S": members[0]},
+            "role": {"S": "admin"},
+            "status": {"S": "active"},
+        },
+    )
 
 
 def _views(world: World, members: list[str], client_id: str) -> list[dict[str, Any]]:

@@ -64,6 +64,7 @@ def _record(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str,
 @pytest.fixture
 def consumer(aws: Template) -> Any:
     handler = load_handler(aws.functions()["StreamFunction"])
+    _put_studio({"bob": "provider", "cara": "provider", "dan": "provider"})  # a test may set other roles
     return lambda records: handler({"Records": records}, LambdaContext(function_name="StreamFunction"))
 
 
@@ -245,10 +246,26 @@ def test_a_history_only_record_after_an_edit_in_the_same_batch_still_fans_out_th
     assert _views(aws)[("PRO#bob", cid)] == (2, "view")
 
 
-def _put_studio(roles: dict[str, str]) -> None:
+def _put_studio(roles: dict[str, str], leaving: tuple[str, ...] = ()) -> None:
+    """The studio item with its members' roles, and each member's item (``leaving`` ones as the leave leaves
+    them: status leaving, out of ``member_roles``)."""
     import boto3
 
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for pro, role in [*roles.items(), *((p, "provider") for p in leaving)]:
+        ddb.put_item(
+            TableName="studio-local-RecordsTable",
+            Item={
+                "pk": {"S": STUDIO},
+                "sk": {"S": f"MEMBER#{pro}"},
+                "kind": {"S": "member"},
+                "studio_id": {"S": STUDIO.split("#", 1)[1]},
+                "pro_id": {"S": pro},
+                "role": {"S": role},
+                "status": {"S": "leaving" if pro in leaving else "active"},
+            },
+        )
+    ddb.put_item(
         TableName="studio-local-RecordsTable",
         Item={
             "pk": {"S": STUDIO},
@@ -283,7 +300,7 @@ def test_an_edit_of_a_client_with_one_pro_is_one_conditional_put_and_repeats_cha
     edit = _record(v1, v2)
     api_calls.clear()
     assert consumer([edit])["batchItemFailures"] == []
-    assert api_calls == ["PutItem"]
+    assert api_calls == ["TransactWriteItems"]  # the view's put and the member's check, in one call
     view = _view("bob", cid)
     assert (view["version"]["N"], view["name"]["S"], view["phone"]["S"]) == ("2", "Ana Renamed", "+14155552671")
     before = _views(aws)
@@ -302,6 +319,64 @@ def test_an_apprentices_masked_view_stays_masked_through_an_edit(aws: Template, 
     view = _view("cara", cid)
     assert (view["version"]["N"], view["name"]["S"], view["masked"]["BOOL"]) == ("2", "Ana Renamed", True)
     assert "phone" not in view
+
+
+def test_an_edit_after_a_demotion_is_masked_before_the_re_fan_reaches_the_view(aws: Template, consumer: Any) -> None:
+    """Decision D31 (D28's window closed): the one-call put checks the member's item, so an edit made after a
+    demotion never reaches the pro unmasked, even while their view is still the unmasked one."""
+    _put_studio({"bob": "provider"})
+    cid = "01JD0000000000000000000013"
+    v1, v2 = _image(cid, 1, ["bob"]), _image(cid, 2, ["bob"], "Ana Renamed")
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    assert _view("bob", cid)["masked"]["BOOL"] is False
+    _put_studio({"bob": "apprentice"})  # the demotion; the re-fan job has not run
+    assert consumer([_record(v1, v2)])["batchItemFailures"] == []
+    view = _view("bob", cid)
+    assert (view["version"]["N"], view["masked"]["BOOL"]) == ("2", True)
+    assert "phone" not in view
+
+
+@pytest.mark.parametrize("assignees", [["bob"], ["bob", "cara"]], ids=["one pro", "two pros"])
+@pytest.mark.parametrize("order", ["stream first", "job first"])
+def test_an_edit_made_after_a_leave_never_reaches_the_leaving_pro(
+    aws: Template, consumer: Any, assignees: list[str], order: str
+) -> None:
+    """SPEC "Leave": from the 202 on, nothing new reaches the pro, whatever order the stream and the job run
+    in. The leave's transaction has made bob's member item ``leaving`` and taken him out of ``member_roles``;
+    his assignment is the job's to remove. The edit (v2) is delivered before the job, or after it (the job
+    has tombstoned bob's view and removed him, v3; the stream then delivers v2 late, then v3)."""
+    import boto3
+
+    others = {"cara": "provider"} if "cara" in assignees else {"amy": "admin"}
+    _put_studio({"bob": "provider", **others})
+    cid = "01JD0000000000000000000014"
+    v1 = _image(cid, 1, assignees)
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    _put_studio(others, leaving=("bob",))
+    v2 = _image(cid, 2, assignees, "Ana After The Leave")
+    v3 = _image(cid, 3, [p for p in assignees if p != "bob"], "Ana After The Leave")
+    if order == "job first":
+        boto3.client("dynamodb", region_name="us-east-1").put_item(
+            TableName="studio-local-RecordsTable",
+            Item=fanout_tombstone("bob", cid, 3),
+        )
+        records = [_record(v1, v2), _record(v2, v3)]
+        for record in records:  # one by one, and then together
+            assert consumer([record])["batchItemFailures"] == []
+        assert consumer(copy.deepcopy(records))["batchItemFailures"] == []
+        assert _views(aws)[("PRO#bob", cid)] == (3, "gone")
+    else:
+        assert consumer([_record(v1, v2)])["batchItemFailures"] == []
+        view = _view("bob", cid)
+        assert (view["version"]["N"], view["name"]["S"]) == ("1", "Ana")  # as it was at the leave
+    if "cara" in assignees:
+        assert _view("cara", cid)["name"]["S"] == "Ana After The Leave"
+
+
+def fanout_tombstone(pro: str, client_id: str, version: int) -> dict[str, Any]:
+    from salon.services.fanout import tombstone
+
+    return dict(tombstone(pro, client_id, version, 1_700_000_000_000_000).serialize())
 
 
 def test_an_edit_after_a_demotion_masks_once_the_re_fan_has_masked_the_view(aws: Template, consumer: Any) -> None:

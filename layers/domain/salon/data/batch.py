@@ -31,9 +31,12 @@ def batch_get(keys: Sequence[tuple[str, str]], *, consistent: bool = False) -> d
     return found
 
 
-def batch_get_projected(keys: Sequence[tuple[str, str]], attributes: Sequence[str]) -> list[dict[str, Any]]:
+def batch_get_projected(
+    keys: Sequence[tuple[str, str]], attributes: Sequence[str], *, consistent: bool = False
+) -> list[dict[str, Any]]:
     """Low-level items holding only ``attributes`` (and their keys), 100 keys a call, unprocessed keys retried
-    with backoff. For reads that decide and never show: DynamoDB sends (and moto serializes) only what is asked."""
+    with backoff. For reads that decide and never show: DynamoDB sends (and moto serializes) only what is asked.
+    ``consistent`` reads strongly consistently (twice the read units)."""
     names = {f"#a{i}": name for i, name in enumerate(("pk", "sk", *attributes))}
     projection = ", ".join(names)
     client = table_connection().client
@@ -45,6 +48,8 @@ def batch_get_projected(keys: Sequence[tuple[str, str]], attributes: Sequence[st
             "ProjectionExpression": projection,
             "ExpressionAttributeNames": names,
         }
+        if consistent:
+            request["ConsistentRead"] = True
         for attempt in range(MAX_ATTEMPTS):
             resp = client.batch_get_item(RequestItems={table: request})
             found += resp.get("Responses", {}).get(table, [])

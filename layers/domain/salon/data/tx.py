@@ -137,6 +137,10 @@ class Tx:
         action: dict[str, Any] = {"TableName": self.table, "Item": item.serialize()}
         return self._add("Put", action, condition, values, names, return_old)
 
+    def put_raw(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None) -> int:
+        """A Put of a low-level item, as serialized."""
+        return self._add("Put", {"TableName": self.table, "Item": item}, condition, values, None, False)
+
     def update(
         self,
         pk: str,

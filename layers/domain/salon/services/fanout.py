@@ -53,9 +53,10 @@ class FanoutRepository(Protocol):
 
     def write(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> int: ...
 
-    def replace_view(self, view: dict[str, Any], version: int, masked: bool) -> bool:
+    def replace_view(self, view: dict[str, Any], version: int, masked: bool, studio: str | None) -> bool:
         """Put ``view`` over the pro's view only if that view exists, is older than ``version`` and is masked as
-        ``masked``; whether it was written."""
+        ``masked``, and, for a client of ``studio``, only while the pro is an active member of it in a role that
+        sees what the view shows; whether it was written."""
         ...
 
 
@@ -71,7 +72,8 @@ class DynamoFanoutRepository:
             wanted.insert(0, studio)  # the roles ride in the first BatchGetItem: no call of their own
         roles: dict[str, str] = {}
         seen: dict[str, SeenView] = {}
-        for item in batch_get_projected(wanted, _DECIDING):
+        # Consistent: an edit made after a leave or a demotion must find the roles that leave or demotion wrote.
+        for item in batch_get_projected(wanted, _DECIDING, consistent=studio is not None):
             kind = item.get("kind", {}).get("S")
             if kind == "studio":
                 roles = {pro: role["S"] for pro, role in item.get("member_roles", {}).get("M", {}).items()}
@@ -86,16 +88,37 @@ class DynamoFanoutRepository:
     def write(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> int:
         return write_batch(raw_puts=puts, deletes=deletes)
 
-    def replace_view(self, view: dict[str, Any], version: int, masked: bool) -> bool:
+    def replace_view(self, view: dict[str, Any], version: int, masked: bool, studio: str | None) -> bool:
+        condition = "kind = :view AND masked = :masked AND version < :version"
+        values = {":view": tx.s("view"), ":masked": {"BOOL": masked}, ":version": tx.n(version)}
+        if studio is None:
+            try:
+                tx.put_item(view, condition, values)
+            except tx.ConditionFailed:
+                return False
+            return True
+        # One call still, but the member's item is checked in it: the leave turns ``status`` to leaving and a
+        # demotion changes ``role`` in the same transaction as the pro's profile, so once either is committed no
+        # put of this kind can land, whatever the order of the stream and the jobs (decision D31).
+        write = tx.Tx()
+        pro_id = view["pk"]["S"].split("#", 1)[1]
+        write.check(
+            studio,
+            keys.member_sk(pro_id),
+            "#status = :active AND #role IN (" + ", ".join(f":r{i}" for i in range(len(_SEE_CONTACTS))) + ")",
+            values={":active": tx.s("active"), **{f":r{i}": tx.s(r) for i, r in enumerate(_SEE_CONTACTS)}},
+            names={"#status": "status", "#role": "role"},
+        )
+        write.put_raw(view, condition, values)
         try:
-            tx.put_item(
-                view,
-                "kind = :view AND masked = :masked AND version < :version",
-                {":view": tx.s("view"), ":masked": {"BOOL": masked}, ":version": tx.n(version)},
-            )
-        except tx.ConditionFailed:
+            write.run()
+        except tx.TransactionCancelled:
             return False
         return True
+
+
+# The roles whose views show contact details (every other role's are masked).
+_SEE_CONTACTS = ("admin", "provider")
 
 
 repository = DynamoFanoutRepository()
@@ -139,7 +162,8 @@ def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
         # ``masked``): one conditional put, no read. Anything else (no view yet, an apprentice's masked view,
         # this version already there) takes the read below.
         view = build_view(new, pro_id, masked=False, changed_at_us=now).serialize()
-        if repo.replace_view(view, change.version, masked=False):
+        studio = new.owner if new.owner.startswith("STUDIO#") else None
+        if repo.replace_view(view, change.version, masked=False, studio=studio):
             metrics.count(metrics.FANOUT_WRITES, 1)
             return 1
     owner = new.owner if new is not None and targets else None
@@ -147,8 +171,14 @@ def fan_out(change: ProfileChange, repo: FanoutRepository = repository) -> int:
     # Every pro's view is the same item but for its keys: built and serialized once per masking, then re-keyed.
     templates: dict[bool, dict[str, Any]] = {}
     puts: list[dict[str, Any]] = []
+    studio_client = owner is not None and owner.startswith("STUDIO#")
     for pro_id in sorted(targets):
         assert new is not None
+        if studio_client and pro_id not in roles:
+            # Leaving (or gone): the leave removed the pro's role before this read (consistent), so nothing of
+            # this edit reaches them. Their view is left as it is for the departure job, which splits the clients
+            # it finds in the pro's views (a tombstone here would hide this client from it).
+            continue
         masked = roles.get(pro_id) in MASKED_ROLES
         seen = current.get(pro_id)
         if seen is not None and seen.version > change.version:

@@ -49,7 +49,18 @@ def refan_member(message: dict[str, Any]) -> None:
         page_size=PAGE,
         last_evaluated_key={"pk": {"S": keys.pro_pk(pro_id)}, "sk": {"S": start}} if start else None,
     )
-    views = [v for v in results if isinstance(v, ClientView)]
+    # A studio's views only while the pro is an active member of it: a re-fan that finds the pro leaving (or
+    # gone) leaves those views to the departure job, never rewriting them with what the studio wrote since.
+    member_of = (
+        keys.studio_pk(pro.studio_id)
+        if isinstance(pro, ProProfile) and pro.studio_id and pro.membership_status == "active"
+        else None
+    )
+    views = [
+        v
+        for v in results
+        if isinstance(v, ClientView) and (not str(v.owner).startswith("STUDIO#") or v.owner == member_of)
+    ]
     profiles = batch_get([(keys.client_pk(v.client_id), keys.PROFILE) for v in views], consistent=True)
     now = clock.now_us()
     puts: dict[str, ClientView | ClientTombstone] = {}
@@ -66,8 +77,25 @@ def refan_member(message: dict[str, Any]) -> None:
             break
     else:
         raise RefanRaced(f"{len(puts)} profiles still moving under the re-fan of {pro_id}")
+    if _membership(pro_id) != _membership_of(pro):
+        # The role or the membership changed while this chunk wrote: its masking may be the old role's, so the
+        # chunk is done again (the retry reads the new role; a leave's retry leaves the studio's views alone).
+        raise RefanRaced(f"the membership of {pro_id} changed under its re-fan")
     if results.last_evaluated_key is not None:
         enqueue("refan_member", pro_id=pro_id, after=results.last_evaluated_key["sk"]["S"])
+
+
+def _membership_of(pro: TableItem | None) -> tuple[str | None, str | None, str | None]:
+    if not isinstance(pro, ProProfile):
+        return None, None, None
+    return pro.studio_id, pro.role, pro.membership_status
+
+
+def _membership(pro_id: str) -> tuple[str | None, str | None, str | None]:
+    try:
+        return _membership_of(TableItem.get(keys.pro_pk(pro_id), keys.PROFILE, consistent_read=True))
+    except TableItem.DoesNotExist:
+        return None, None, None
 
 
 def _view_or_tombstone(profile: ClientProfile, pro_id: str, masked: bool, now: int) -> ClientView | ClientTombstone:
