@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from devstack import tokens
+from devstack import faults, tokens
 from devstack.emulator import port_free
 
 
@@ -23,6 +23,12 @@ def _serve(args: argparse.Namespace) -> int:
             )
             return 2
     import faulthandler
+
+    try:
+        faults.configure()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
     from devstack.stack import LocalStack
 
@@ -38,6 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
     stack.start()
     print(f"API       {stack.api_url}   (docs: {stack.api_url}/docs, spec: {stack.api_url}/openapi.json)", flush=True)
     print(f"Emulator  {stack.emulator.endpoint}   (moto server: table, stream, bucket, queues)", flush=True)
+    print(f"Faults    {faults.describe()}   (GET {stack.api_url}/__devstack/faults)", flush=True)
     print("Token     make token SUB=alice   (GROUPS=operators for an operator)", flush=True)
     print("Ready. Ctrl-C stops everything.", flush=True)
     stopped.wait()

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
 
-from devstack import clock, iam, tokens
+from devstack import clock, faults, iam, tokens
 from devstack.functions import FunctionPool
 from devstack.template import LOCAL_ACCOUNT, HttpRoute
 
@@ -171,6 +171,8 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 except TimeoutError:
                     return self._json(504, {"message": "events still flowing"})
                 return self._send(204, b"")
+            if parts.path == "/__devstack/faults" and method == "GET":  # local only: faults in force and injected
+                return self._json(200, faults.report())
             if parts.path == "/__devstack/clock":  # local only: move the stack's time forward
                 if method == "POST":
                     try:

@@ -13,6 +13,9 @@ The patch keeps the one shard object alive across a rollback (truncated to
 its length before the transaction) and serialises transactions with writes
 and reads of the stream, so the local stream shows exactly the committed
 writes, in order, and no write is lost to another's rollback.
+
+It also installs devstack/ddb_faults.py (lagging reads, transaction conflicts, throttles and
+unprocessed batch items at the rates of DEVSTACK_FAULTS), inside the same lock.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ def apply() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
+    from devstack import ddb_faults
+
+    ddb_faults.apply(_lock)  # first: its write log must run inside the lock taken below
     transact = DynamoDBBackend.transact_write_items
     get_records = DynamoDBStreamsBackend.get_records
 
