@@ -75,7 +75,7 @@ def set_pro_plan(pro_id: Annotated[str, Path(pattern=PRO_ID_PATTERN)], data: Pla
 @router.post(
     "/clients",
     summary="Register a client in the caller's book",
-    responses=documented(201, 409),
+    responses=documented(201, 409, 429),
 )
 def create_client(data: ClientCreate) -> Response[Client]:
     client = clients.create_client(current_caller(router), data)

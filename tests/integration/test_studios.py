@@ -234,13 +234,15 @@ def test_edits_fan_out_to_assigned_members_with_if_match(stack: Stack, pro: Make
 
 
 def test_duplicate_in_a_studio_answers_409_and_assigns_the_caller(stack: Stack, pro: MakePro) -> None:
+    """A provider registering a walk-in already in the book under the same name (SPEC "Client identity";
+    another name gets no id: tests/integration/test_dedup_access.py)."""
     alice, bob = pro("alice"), pro("bob")
     studio_id = _studio(alice)["studio_id"]
     _join(stack, alice, bob, studio_id)
     phone = unique_phone()
     existing = _client(alice, "Iris", phone=phone)
     assert bob.get(f"/clients/{existing['client_id']}").status_code == 404
-    dup = bob.post("/clients", json={"name": "Iris B", "phone": phone})
+    dup = bob.post("/clients", json={"name": "IRIS", "phone": phone})
     assert dup.status_code == 409
     assert dup.json()["error"]["details"]["existing_client_id"] == existing["client_id"]
     assert bob.get(f"/clients/{existing['client_id']}").status_code == 200

@@ -241,17 +241,53 @@ class ClientWrites:
                     raise DuplicateContact(existing, "phone" if "#PHONE#" in unique.pk else "email") from None
             raise
 
-    def add_assignee(self, client_id: str, owner: str, pro_id: str) -> None:
+    def add_assignee(
+        self, client_id: str, owner: str, pro_id: str, *, stamp: tuple[str, str, str] | None = None
+    ) -> None:
+        """Assign ``pro_id``; ``stamp`` (who, why, when) is written with it for the audit trail."""
         from salon.data.tx import s, update_item
 
+        expression = "ADD assignees :pro"
+        values = {":pro": {"SS": [pro_id]}, ":owner": s(owner)}
+        if stamp is not None:
+            expression += " SET changed_by = :by, change_reason = :why, change_at = :at"
+            values |= {":by": s(stamp[0]), ":why": s(stamp[1]), ":at": s(stamp[2])}
         update_item(
             keys.client_pk(client_id),
             keys.PROFILE,
-            "ADD assignees :pro",
-            values={":pro": {"SS": [pro_id]}, ":owner": s(owner)},
+            expression,
+            values=values,
             condition="#owner = :owner AND attribute_not_exists(deleted_at)",
             names={"#owner": "owner"},
         )
+
+    def count_duplicate_assignment(
+        self, pro_id: str, studio_id: str, local_date: str, limit: int, expires_at: int
+    ) -> bool:
+        """Take one of the provider's ``limit`` walk-in assignments of the studio-local day: one conditional
+        write, so concurrent registrations never pass the limit; False when the day's are used up. The item
+        expires (TTL) once the day is over."""
+        from salon.data.tx import ConditionFailed, n, s, update_item
+
+        try:
+            update_item(
+                keys.pro_pk(pro_id),
+                keys.duplicate_assignments_sk(studio_id, local_date),
+                "SET kind = :kind, expires_at = :exp ADD assigned :one",
+                values={":kind": s("assignment_count"), ":exp": n(expires_at), ":one": n(1), ":limit": n(limit)},
+                condition="attribute_not_exists(assigned) OR assigned < :limit",
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def get_profile(self, client_id: str) -> ClientProfile | None:
+        """One client's profile (strongly consistent: it decides what a 409 may name)."""
+        try:
+            item = TableItem.get(keys.client_pk(client_id), keys.PROFILE, consistent_read=True)
+        except TableItem.DoesNotExist:
+            return None
+        return item if isinstance(item, ClientProfile) else None
 
     def remove_assignee(self, client_id: str, owner: str, pro_id: str) -> None:
         from salon.data.tx import s, update_item

@@ -173,3 +173,9 @@ def departed_prefix(pro_id: str) -> str:
 def departed_sk(pro_id: str, client_id: str) -> str:
     """How a departing pro's studio client was split (and their new id for it), in the studio's partition."""
     return f"{departed_prefix(pro_id)}{client_id}"
+
+
+def duplicate_assignments_sk(studio_id: str, local_date: str) -> str:
+    """In a provider's partition: how many studio clients they were assigned on one studio-local date
+    (``YYYY-MM-DD``) by registering a walk-in who was already in the book (SPEC "Client identity")."""
+    return f"DUPASSIGN#{studio_id}#{local_date}"

@@ -102,6 +102,15 @@ class ClientProfile(TableItem, ContactFields, discriminator="client"):
     assignees = UnicodeSetAttribute(default=set)
     history_pros = UnicodeSetAttribute(default=set)
     deleted_at = UnicodeAttribute(null=True)  # set when deleted; the cascade job removes the rest
+    # Who entered the current phone and email (set on create and on each edit of the value): a leaving
+    # apprentice or assistant keeps only the values they entered themselves (SPEC "Leave").
+    phone_by = UnicodeAttribute(null=True)
+    email_by = UnicodeAttribute(null=True)
+    # The last stamped write's who and why, for the audit trail written from the stream: a record carries
+    # them when its new image's ``change_at`` differs from the old one's (D32).
+    changed_by = UnicodeAttribute(null=True)
+    change_reason = UnicodeAttribute(null=True)
+    change_at = UnicodeAttribute(null=True)
 
 
 class ClientView(TableItem, ContactFields, discriminator="view"):
@@ -389,6 +398,13 @@ class JoinFailures(TableItem, discriminator="joinfail"):
     """``PRO#<pro>`` / ``JOINFAIL#<window>``: failed invite redemptions in one window, for throttling."""
 
     failures = NumberAttribute(default=0)
+
+
+class DuplicateAssignments(TableItem, discriminator="assignment_count"):
+    """``PRO#<pro>`` / ``DUPASSIGN#<sid>#<date>``: walk-in assignments of a provider on one studio-local day
+    (at most 10, SPEC "Client identity"); expires (TTL) after the day."""
+
+    assigned = NumberAttribute(default=0)
 
 
 class DepartedClient(TableItem, discriminator="departed"):

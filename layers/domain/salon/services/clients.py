@@ -12,14 +12,22 @@ from salon.data import keys
 from salon.data.clients_repo import ClientsRepository, DuplicateContact, StaleVersion, repository, writes
 from salon.data.models import ClientFlags, ClientProfile, ClientTombstone, ClientView, UniqueContact
 from salon.data.tx import ConditionFailed, WriteConflict
-from salon.errors import Conflict, Gone, PreconditionFailed, PreconditionRequired, field_error
+from salon.errors import (
+    AppError,
+    Conflict,
+    Gone,
+    PreconditionFailed,
+    PreconditionRequired,
+    TooManyRequests,
+    field_error,
+)
 from salon.identity import Caller
 from salon.ids import is_ulid, new_id
 from salon.schemas.clients import Block, Change, ChangePage, Client, ClientCreate, ClientPage, ClientUpdate
 from salon.schemas.common import decode_cursor, encode_cursor
 from salon.schemas.me import Me
-from salon.services.access import Book, book_of, client_access
-from salon.services.contact import fold_name, normalise_email, normalise_phone
+from salon.services.access import PROVIDER, Book, book_of, client_access, local_today
+from salon.services.contact import fold_name, normalise_email, normalise_phone, require_visible_name
 from salon.services.views import build_view
 from salon.settings import get_settings
 
@@ -36,7 +44,9 @@ def who_am_i(caller: Caller, repo: ClientsRepository = repository) -> Me:
 
 
 def create_client(caller: Caller, data: ClientCreate, repo: ClientsRepository = repository) -> Client:
-    """Register a client in the caller's book; a duplicate phone or email is a 409 naming the existing id."""
+    """Register a client in the caller's book; a duplicate phone or email is a 409 that names the existing
+    client only to whoever may see it after the answer (SPEC "Client identity")."""
+    name_folded = require_visible_name(data.name)
     book = book_of(caller, repo.get_pro(caller.pro_id), get_settings().default_country)
     phone = normalise_phone(data.phone, book.country) if data.phone else None
     email = normalise_email(data.email) if data.email else None
@@ -47,9 +57,12 @@ def create_client(caller: Caller, data: ClientCreate, repo: ClientsRepository = 
     profile.client_id = client_id
     profile.owner = book.owner
     profile.name = data.name
-    profile.name_folded = fold_name(data.name)
+    profile.name_folded = name_folded
     profile.phone = phone
     profile.email = email
+    profile.phone_by = caller.pro_id if phone else None
+    profile.email_by = caller.pro_id if email else None
+    profile.changed_by, profile.change_reason, profile.change_at = _stamp(caller, "POST /clients")
     profile.birthday = data.birthday.isoformat() if data.birthday else None
     profile.tags = list(data.tags)
     profile.allergies = list(data.allergies)
@@ -78,12 +91,66 @@ def create_client(caller: Caller, data: ClientCreate, repo: ClientsRepository = 
     except WriteConflict:
         raise Conflict("Someone is registering the same client right now; try again.", code="write_conflict") from None
     except DuplicateContact as dup:
-        if book.is_studio:
-            # The studio already knows this person: the caller is assigned, so the id works for them.
-            with contextlib.suppress(ConditionFailed):
-                writes.add_assignee(dup.existing_client_id, book.owner, caller.pro_id)
-        raise _duplicate(dup) from None
+        raise _duplicate_on_create(caller, book, dup, name_folded) from None
     return to_client(profile, book)
+
+
+#: Walk-ins a provider may be assigned to per studio-local day by registering them again (SPEC).
+DUPLICATE_ASSIGNMENTS_PER_DAY = 10
+REGISTERED_DUPLICATE = "registered_duplicate"
+
+
+def _stamp(caller: Caller, reason: str) -> tuple[str, str, str]:
+    """Who and why of a write, and a mark of when (microseconds: unique per write of one client)."""
+    return caller.pro_id, reason, str(clock.now_us())
+
+
+def _duplicate_on_create(caller: Caller, book: Book, dup: DuplicateContact, name_folded: str) -> AppError:
+    """The 409 of a registration whose phone or email is taken, naming the client only to a caller who may
+    see it after the answer: a solo pro, an admin, a member already assigned to it, and a provider
+    registering the same person under the same name (a walk-in), who is assigned to it now. Knowing a
+    phone number or an email opens nothing else: apprentices, assistants and a provider who gave another
+    name get no id (one read of the existing profile decides, on the 409 only)."""
+    if book.is_admin:
+        return _duplicate(dup)
+    existing = writes.get_profile(dup.existing_client_id)
+    if existing is None or existing.owner != book.owner or getattr(existing, "deleted_at", None):
+        return _duplicate(dup, named=False)
+    if caller.pro_id in (existing.assignees or set()):
+        return _duplicate(dup)
+    if book.role == PROVIDER and fold_name(existing.name) == name_folded:
+        return _assign_walk_in(caller, book, dup)
+    return _duplicate(dup, named=False)
+
+
+def _assign_walk_in(caller: Caller, book: Book, dup: DuplicateContact) -> AppError:
+    """Assign a provider to the walk-in they registered again, at most ``DUPLICATE_ASSIGNMENTS_PER_DAY`` a
+    studio-local day (one conditional counter write; then 429), recorded for the audit trail."""
+    assert book.studio_id is not None
+    today = local_today(book.time_zone)
+    if not writes.count_duplicate_assignment(
+        caller.pro_id, book.studio_id, today, DUPLICATE_ASSIGNMENTS_PER_DAY, _day_over(today)
+    ):
+        return TooManyRequests(
+            f"You were assigned {DUPLICATE_ASSIGNMENTS_PER_DAY} clients already in the studio today by registering"
+            " them again; ask an admin to assign this one.",
+            code="assignment_limit",
+            details={"limit": DUPLICATE_ASSIGNMENTS_PER_DAY, "field": dup.field},
+        )
+    try:
+        writes.add_assignee(
+            dup.existing_client_id, book.owner, caller.pro_id, stamp=_stamp(caller, REGISTERED_DUPLICATE)
+        )
+    except ConditionFailed:
+        return _duplicate(dup, named=False)  # deleted meanwhile
+    return _duplicate(dup)
+
+
+def _day_over(local_date: str) -> int:
+    """Epoch seconds when a studio-local day's counter may expire: two days after its UTC start, later than
+    the end of that day in every time zone."""
+    start = dt.datetime.fromisoformat(local_date).replace(tzinfo=dt.UTC)
+    return int((start + dt.timedelta(days=2)).timestamp())
 
 
 def get_client(caller: Caller, client_id: str, repo: ClientsRepository = repository) -> Client:
@@ -112,8 +179,14 @@ def _cursor_client_id(cursor: str) -> str:
     return after
 
 
-def _duplicate(dup: DuplicateContact) -> Conflict:
-    """The 409 of a taken phone or email, naming the client who has it."""
+def _duplicate(dup: DuplicateContact, *, named: bool = True) -> Conflict:
+    """The 409 of a taken phone or email; it names the client who has it only when ``named``."""
+    if not named:
+        return Conflict(
+            f"A client with this {dup.field} is already in the book; ask an admin.",
+            code="duplicate_client",
+            details={"field": dup.field},
+        )
     return Conflict(
         f"A client with this {dup.field} is already in the book.",
         code="duplicate_client",
@@ -198,6 +271,8 @@ def update_client(
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise field_error("body", "name", "A client keeps a name.")
+    if "name" in changes:
+        require_visible_name(changes["name"])
     book = access.book
     old_uniques, new_uniques = _contact_changes(profile, changes, book.country)
     remaining_phone = changes.get("phone", profile.phone)
@@ -205,8 +280,15 @@ def update_client(
     if not remaining_phone and not remaining_email:
         raise field_error("body", "phone", "A client needs a phone or an email.")
     fields = list(changes)
+    for field in ("phone", "email"):
+        if field in changes and changes[field] != getattr(profile, field):
+            # A new value is the caller's own entry; a cleared one is no one's.
+            setattr(profile, f"{field}_by", caller.pro_id if changes[field] else None)
+            fields.append(f"{field}_by")
     for field, value in changes.items():
         setattr(profile, field, value.isoformat() if isinstance(value, dt.date) else value)
+    profile.changed_by, profile.change_reason, profile.change_at = _stamp(caller, "PATCH /clients/{client_id}")
+    fields += ["changed_by", "change_reason", "change_at"]
     if "name" in changes:
         profile.name_folded = fold_name(profile.name)
         profile.gsi1sk = keys.book_name_sk(profile.name_folded, profile.client_id)
@@ -221,10 +303,24 @@ def update_client(
     except StaleVersion:
         raise PreconditionFailed() from None
     except DuplicateContact as dup:
-        raise _duplicate(dup) from None
+        raise _duplicate(dup, named=_may_see(caller, book, dup.existing_client_id)) from None
     except WriteConflict:
         raise Conflict("Someone else is changing this client right now; try again.", code="write_conflict") from None
     return to_client(profile, book)
+
+
+def _may_see(caller: Caller, book: Book, client_id: str) -> bool:
+    """Whether an edit's 409 may name the client holding the phone or email: admins and solo pros see every
+    client of their book; anyone else only one they are assigned to (one read, on the 409 only)."""
+    if book.is_admin:
+        return True
+    existing = writes.get_profile(client_id)
+    return (
+        existing is not None
+        and existing.owner == book.owner
+        and not getattr(existing, "deleted_at", None)
+        and caller.pro_id in (existing.assignees or set())
+    )
 
 
 def _contact_changes(
