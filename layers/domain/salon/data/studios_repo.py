@@ -6,7 +6,7 @@ from typing import Protocol
 
 from salon.data import keys
 from salon.data.batch import batch_get
-from salon.data.models import Invite, JoinFailures, Member, ProProfile, Studio, TableItem
+from salon.data.models import Invite, Member, ProProfile, Studio, TableItem
 from salon.data.tx import ConditionFailed, TransactionCancelled, Tx, n, s, update_item
 
 
@@ -27,9 +27,8 @@ class StudiosRepository(Protocol):
     def get_studio(self, studio_id: str) -> Studio | None: ...
     def create_studio(self, studio: Studio, member: Member) -> None: ...
     def put_invite(self, invite: Invite) -> None: ...
-    def join(self, code: str, member: Member, now_epoch: int) -> Invite: ...
-    def join_failures(self, pro_id: str, window: int) -> int: ...
-    def record_join_failure(self, pro_id: str, window: int, expires_epoch: int) -> None: ...
+    def join(self, code: str, member: Member, now_epoch: int, refund_window: int | None = None) -> Invite: ...
+    def claim_join_attempt(self, pro_id: str, window: int, allowed: int, expires_epoch: int) -> bool: ...
     def get_member(self, studio_id: str, pro_id: str) -> Member | None: ...
     def list_members(self, studio_id: str, limit: int, after: str | None) -> tuple[list[Member], bool]: ...
     def change_role(self, studio_id: str, pro_id: str, old_role: str, new_role: str) -> None: ...
@@ -94,8 +93,10 @@ class DynamoStudiosRepository:
     def put_invite(self, invite: Invite) -> None:
         invite.save(condition=TableItem.pk.does_not_exist())
 
-    def join(self, code: str, member: Member, now_epoch: int) -> Invite:
-        """Redeem the invite, make the pro a member and give the studio their role, all or nothing."""
+    def join(self, code: str, member: Member, now_epoch: int, refund_window: int | None = None) -> Invite:
+        """Redeem the invite, make the pro a member and give the studio their role, all or nothing; with
+        ``refund_window``, the attempt claimed in that window's failure count is given back in the same
+        transaction (a redeemed code is no failure)."""
         try:
             invite = TableItem.get(keys.invite_pk(code), keys.INVITE, consistent_read=True)
         except TableItem.DoesNotExist:
@@ -128,6 +129,14 @@ class DynamoStudiosRepository:
             names={"#pro": member.pro_id},
             condition="attribute_exists(pk)",
         )
+        if refund_window is not None:
+            tx.update(
+                keys.pro_pk(member.pro_id),
+                keys.join_failures_sk(refund_window),
+                "ADD failures :minus",
+                values={":minus": n(-1)},
+                condition="attribute_exists(failures)",
+            )
         try:
             tx.run()
         except TransactionCancelled as exc:
@@ -138,22 +147,21 @@ class DynamoStudiosRepository:
             raise
         return invite
 
-    def join_failures(self, pro_id: str, window: int) -> int:
-        item = batch_get([(keys.pro_pk(pro_id), keys.join_failures_sk(window))]).get(
-            (keys.pro_pk(pro_id), keys.join_failures_sk(window))
-        )
-        return int(item.failures) if isinstance(item, JoinFailures) else 0
-
-    def record_join_failure(self, pro_id: str, window: int, expires_epoch: int) -> None:
-        tx = Tx()
-        tx.update(
-            keys.pro_pk(pro_id),
-            keys.join_failures_sk(window),
-            "SET kind = :kind, expires_at = :exp ADD #count :one",
-            values={":kind": s("joinfail"), ":exp": n(expires_epoch), ":one": n(1)},
-            names={"#count": "failures"},
-        )
-        tx.run()
+    def claim_join_attempt(self, pro_id: str, window: int, allowed: int, expires_epoch: int) -> bool:
+        """Count one redemption attempt in the window's failures, unless ``allowed`` are counted already: one
+        conditional UpdateItem, so concurrent attempts cannot all read a count below the limit and all go on
+        (a read, then a write, let ten concurrent bad codes through where five were allowed)."""
+        try:
+            update_item(
+                keys.pro_pk(pro_id),
+                keys.join_failures_sk(window),
+                "SET kind = :kind, expires_at = :exp ADD failures :one",
+                values={":kind": s("joinfail"), ":exp": n(expires_epoch), ":one": n(1), ":max": n(allowed)},
+                condition="attribute_not_exists(failures) OR failures < :max",
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def get_member(self, studio_id: str, pro_id: str) -> Member | None:
         try:

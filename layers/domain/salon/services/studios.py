@@ -124,13 +124,15 @@ def join(caller: Caller, data: JoinRequest, repo: StudiosRepository = repository
     """Redeem an invite. Unknown, used and expired codes look the same; repeated failures are throttled."""
     now = int(clock.epoch_s())
     window = now // JOIN_FAILURE_WINDOW_S
-    if repo.join_failures(caller.pro_id, window) >= JOIN_FAILURES_ALLOWED:
+    # Every attempt is counted as a failure before the code is looked at, in one conditional write, and given
+    # back by the join's own transaction when the code is redeemed: concurrent bad codes past the limit are
+    # 429 without being tried (decision D34).
+    if not repo.claim_join_attempt(caller.pro_id, window, JOIN_FAILURES_ALLOWED, now + 2 * JOIN_FAILURE_WINDOW_S):
         raise TooManyRequests("Too many invalid invite codes; try again later.", code="too_many_attempts")
     member = _new_member("", caller.pro_id, "provider")
     try:
-        repo.join(data.code, member, now)
+        repo.join(data.code, member, now, refund_window=window)
     except InviteInvalid:
-        repo.record_join_failure(caller.pro_id, window, now + 2 * JOIN_FAILURE_WINDOW_S)
         raise NotFound("This invite code is not valid.", code="invite_invalid") from None
     except AlreadyInStudio:
         raise Conflict("You already belong to a studio.", code="already_in_studio") from None
