@@ -10,6 +10,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -17,12 +18,15 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import jwt
 
 from devstack import clock, faults, iam, tokens
-from devstack.functions import FunctionPool
+from devstack.functions import Invoker
 from devstack.template import LOCAL_ACCOUNT, HttpRoute
+from devstack.workers import InvocationError, Throttled
 
 log = logging.getLogger("devstack.api")
 CORS_HEADERS = "authorization,content-type,if-match,idempotency-key"
 CORS_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS"
+# HTTP API's integration timeout: a request waiting longer for its function is answered 503.
+INTEGRATION_TIMEOUT_S = 30.0
 
 
 def claims_for_lambda(claims: dict[str, Any]) -> dict[str, str]:
@@ -92,7 +96,7 @@ class Gateway:
     def __init__(
         self,
         routes: list[HttpRoute],
-        pools: dict[str, FunctionPool],
+        pools: Mapping[str, Invoker],
         openapi: Any,
         public_key: bytes,
         swagger_html: str,
@@ -207,7 +211,13 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 )
             event = http_event(route, method, parts.path, parts.query, headers, body, claims, params)
             try:
-                result = gateway.pools[route.function].invoke(event)
+                result = gateway.pools[route.function].invoke(event, wait_s=INTEGRATION_TIMEOUT_S)
+            except Throttled:  # no instance free within the integration timeout
+                log.error("function %s: no instance free in %.0f s", route.function, INTEGRATION_TIMEOUT_S)
+                return self._json(503, {"message": "Service Unavailable"})
+            except InvocationError as exc:  # a function error, timeout or crash: HTTP API answers 500
+                log.error("function %s failed: %s\n%s", route.function, exc, exc.trace)
+                return self._json(500, {"message": "Internal Server Error"})
             except Exception:
                 log.exception("function %s failed", route.function)
                 return self._json(500, {"message": "Internal Server Error"})

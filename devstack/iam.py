@@ -472,6 +472,12 @@ def denials() -> list[Denial]:
         return list(_denials)
 
 
+def record_denials(denied: Iterable[Denial]) -> None:
+    """Add denials recorded elsewhere (a worker process of the local stack) to this process's."""
+    with _denials_lock:
+        _denials.extend(denied)
+
+
 def take_denials() -> list[Denial]:
     """The denials so far, forgotten (for a test that expects some)."""
     with _denials_lock:

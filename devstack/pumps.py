@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from devstack.emulator import Emulator
-from devstack.functions import FunctionPool
+from devstack.functions import Invoker
 from devstack.template import LOCAL_REGION
 
 log = logging.getLogger("devstack.events")
@@ -86,7 +86,7 @@ class StreamPump(Pump):
     on-failure destination."""
 
     def __init__(
-        self, emulator: Emulator, stream_arn: str, pool: FunctionPool, event: dict[str, Any], stop: threading.Event
+        self, emulator: Emulator, stream_arn: str, pool: Invoker, event: dict[str, Any], stop: threading.Event
     ) -> None:
         super().__init__(f"stream->{pool.spec.logical_id}", stop)
         props = event["Properties"]
@@ -208,7 +208,7 @@ class SqsPump(Pump):
         self,
         emulator: Emulator,
         queue_url: str,
-        pool: FunctionPool,
+        pool: Invoker,
         batch_size: int,
         stop: threading.Event,
         transform: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None,

@@ -10,11 +10,12 @@ from typing import Any
 
 from devstack import tokens
 from devstack.emulator import Emulator, LocalResources, apply_environment, create_resources
-from devstack.functions import FunctionPool
+from devstack.functions import Invoker, setting
 from devstack.gateway import Gateway, make_server
 from devstack.openapi import SWAGGER_HTML, build_openapi
 from devstack.pumps import Pump, SqsPump, StreamPump, s3_event_from_messages
 from devstack.template import Template
+from devstack.workers import WorkerPool
 
 log = logging.getLogger("devstack")
 
@@ -31,6 +32,7 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self._server: Any = None
         self._openapi: dict[str, Any] | None = None
+        self.pools: dict[str, WorkerPool] = {}
 
     @property
     def api_url(self) -> str:
@@ -41,7 +43,12 @@ class LocalStack:
         self.resources = create_resources(self.emulator, self.template)
         apply_environment(self.template, self.emulator.endpoint)
         functions = self.template.functions()
-        pools = {name: FunctionPool(spec) for name, spec in functions.items()}
+        globals_ = self.template.doc.get("Globals", {}).get("Function", {})
+        # Each function in worker processes of its own, one invocation at a time each (devstack.workers),
+        # started with this process's environment as apply_environment just set it.
+        self.pools = pools = {
+            name: WorkerPool(spec, float(setting(spec, "Timeout", globals_, 3))) for name, spec in functions.items()
+        }
         for name, spec in functions.items():
             for event in spec.events.values():
                 self._wire(event, pools[name])
@@ -54,7 +61,7 @@ class LocalStack:
         for pump in self.pumps:
             pump.start()
 
-    def _wire(self, event: dict[str, Any], pool: FunctionPool) -> None:
+    def _wire(self, event: dict[str, Any], pool: Invoker) -> None:
         assert self.resources is not None
         kind, props = event["Type"], event.get("Properties", {})
         if kind == "DynamoDB":
@@ -106,4 +113,6 @@ class LocalStack:
             self._server.server_close()
         for pump in self.pumps:
             pump.join(timeout=2)
+        for pool in self.pools.values():
+            pool.close()
         self.emulator.stop()
