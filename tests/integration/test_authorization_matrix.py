@@ -10,6 +10,8 @@ The callers:
 - ``ex_member``: a provider of V who left (they were assigned to another of V's clients);
 - ``apprentice``, ``assistant``: members of V, not assigned to C, C not checked in;
 - ``provider``: a provider of V not assigned to C.
+And the transitions: a pro who is leaving, who left, or who was demoted to apprentice, reading their list,
+their feed and a client's profile and log after an admin edits it (``test_a_transition_...``).
 No response to any of them may carry C's id, name, phone, email, note or formula text, nor (for the two
 outside V) the ids of V and of its other clients.
 """
@@ -17,6 +19,7 @@ outside V) the ids of V and of its other clients.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -318,3 +321,86 @@ def test_the_victims_record_is_unchanged_after_the_sweep(stack: Stack, victim: t
     former = [e for e in feed if e["client_id"] == data.ids["other_client_id"]]
     assert former, feed
     assert all(e["op"] == "delete" and e["client"] is None for e in former), former
+
+
+# Transitions (issue 16.9): a pro who is leaving (the job still running), who left, or who was demoted to
+# apprentice reads /me/clients, /me/changes, GET /clients/{id} and its log after an admin edits a client.
+# SPEC "Leave": nothing written after the leave reaches them; after a demotion, nothing unmasked.
+
+
+def _reads(pro: Api, client_id: str, since: str) -> list[tuple[str, int, str]]:
+    """Every page of the pro's list and change feed since ``since``, and the client's profile and log."""
+    out: list[tuple[str, int, str]] = []
+    cursor: str | None = None
+    while True:
+        resp = pro.get("/me/clients", params={"limit": 100, **({"cursor": cursor} if cursor else {})})
+        out.append(("/me/clients", resp.status_code, resp.text))
+        cursor = resp.json().get("next_cursor") if resp.status_code == 200 else None
+        if not cursor:
+            break
+    position = since
+    while True:
+        resp = pro.get("/me/changes", params={"since": position, "limit": 100})
+        out.append(("/me/changes", resp.status_code, resp.text))
+        if resp.status_code != 200 or not resp.json()["has_more"]:
+            break
+        position = resp.json()["cursor"]
+    for path in (f"/clients/{client_id}", f"/clients/{client_id}/log"):
+        resp = pro.get(path)
+        out.append((path, resp.status_code, resp.text))
+    return out
+
+
+def _feed_end(pro: Api) -> str:
+    position: str | None = None
+    while True:
+        page = _ok(pro.get("/me/changes", params={"limit": 100, **({"since": position} if position else {})}))
+        position = page["cursor"]
+        if not page["has_more"]:
+            return str(position)
+
+
+@pytest.mark.parametrize("transition", ["leaving", "left", "demoted"])
+def test_a_transition_lets_nothing_written_after_it_reach_the_pro(stack: Stack, transition: str) -> None:
+    """The edit is made the moment the transition is accepted ("leaving", "demoted": the departure or re-fan
+    job still has the pro's views to go through, the client's among the last) or once the job is done
+    ("left"); the pro's reads are polled while the stream and the jobs run, and once more after."""
+    from tests.integration.studio_helpers import make_studio, put_studio_client
+
+    alice, bob = _api(stack, "ta"), _api(stack, "tb")
+    studio = make_studio(stack, admin=alice.sub, members={bob.sub: "provider"})
+    # Enough clients that the job takes a while: the departure splits 48 a chunk, the re-fan rewrites 100 a page.
+    for i in range(130 if transition == "demoted" else 60):
+        put_studio_client(stack, studio, assignees=[bob.sub], name=f"Filler {i:03d}", phone=unique_phone())
+    time.sleep(0.01)
+    client_id = put_studio_client(stack, studio, assignees=[bob.sub], name="Tess Target", phone=unique_phone())
+    stack.drain()
+    since = _feed_end(bob)
+    if transition == "demoted":
+        _ok(alice.patch(f"/studios/{studio.studio_id}/members/{bob.sub}", json={"role": "apprentice"}))
+    else:
+        _ok(bob.delete(f"/studios/{studio.studio_id}/members/{bob.sub}"), 202)
+        if transition == "left":
+            stack.drain()
+    new_name, new_phone = f"Tess Edited {uuid.uuid4().hex[:8]}", "+1 415 555 0199"
+    _ok(alice.patch(f"/clients/{client_id}", json={"name": new_name, "phone": new_phone}, headers={"If-Match": '"1"'}))
+    secrets = ["+14155550199"] if transition == "demoted" else ["+14155550199", new_name]
+    drained = threading.Thread(target=stack.drain)
+    drained.start()
+    rounds = 0
+    while drained.is_alive() or rounds == 0:
+        rounds += 1
+        for path, status, text in _reads(bob, client_id, since):
+            for secret in secrets:
+                assert secret not in text, f"{transition}: {path} ({status}) carries {secret!r} (read {rounds})"
+            if transition != "demoted" and path.startswith("/clients/"):
+                assert status == 404, f"{transition}: {path} answered {status}"
+    drained.join()
+    final = _reads(bob, client_id, since)
+    for path, _status, text in final:
+        assert not any(secret in text for secret in secrets), f"{transition}: {path} carries the edit"
+    if transition == "demoted":
+        profile = _ok(bob.get(f"/clients/{client_id}"))
+        assert profile["masked"] is True
+        assert profile.get("phone") is None
+        assert profile["name"] == new_name  # the name is not masked: it reaches the apprentice
