@@ -30,14 +30,62 @@ INTEGRATION_TIMEOUT_S = 30.0
 
 
 def claims_for_lambda(claims: dict[str, Any]) -> dict[str, str]:
-    """HTTP API hands claims to Lambda as strings; arrays become ``[a b]``."""
+    """HTTP API hands claims to Lambda as strings: an array becomes its items joined by single spaces inside
+    brackets (``["ops,operators", "admins"]`` -> ``[ops,operators admins]``), a boolean ``true``/``false``."""
     out = {}
     for key, value in claims.items():
         if isinstance(value, list):
-            out[key] = "[" + " ".join(str(v) for v in value) + "]"
+            out[key] = "[" + " ".join(_claim_text(v) for v in value) + "]"
         else:
-            out[key] = str(value)
+            out[key] = _claim_text(value)
     return out
+
+
+def _claim_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# The media types HTTP API hands to Lambda as text; every other body (no Content-Type included) arrives
+# base64-encoded with isBase64Encoded true (checked against AWS: ministackorg/ministack#766).
+_TEXT_MEDIA_TYPES = ("application/json", "application/xml", "application/javascript")
+
+
+def is_text_media_type(content_type: str | None) -> bool:
+    """Whether HTTP API passes a body of this Content-Type as text (MIME types compare case-insensitively)."""
+    if not content_type:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind.startswith("text/") or kind in _TEXT_MEDIA_TYPES
+
+
+def encode_body(body: bytes, content_type: str | None) -> tuple[str | None, bool]:
+    """``(body, isBase64Encoded)`` as HTTP API payload format 2.0 passes a request body: text for text media
+    types, base64 for everything else. A text-typed body that is not UTF-8 (AWS does not document that
+    case) is base64-encoded too, so the function sees the exact bytes and must refuse them itself."""
+    if not body:
+        return None, False
+    if is_text_media_type(content_type):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), True
+
+
+def lambda_headers(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], list[str] | None]:
+    """``(headers, cookies)`` as payload format 2.0 has them: names lower-cased, repeated headers joined with
+    commas, and every ``Cookie`` header's cookies in ``cookies`` instead of the headers."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in pairs:
+        key = name.lower()
+        if key == "cookie":
+            cookies += [c.strip() for c in value.split(";") if c.strip()]
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers, cookies or None
 
 
 def http_event(
@@ -49,12 +97,11 @@ def http_event(
     body: bytes,
     claims: dict[str, Any],
     path_params: dict[str, str],
+    cookies: list[str] | None = None,
 ) -> dict[str, Any]:
-    try:
-        text: str | None = body.decode("utf-8") if body else None
-        b64 = False
-    except UnicodeDecodeError:
-        text, b64 = base64.b64encode(body).decode(), True
+    """The event HTTP API (payload format 2.0) hands a Lambda integration:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html"""
+    text, b64 = encode_body(body, headers.get("content-type"))
     qs: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         qs[key] = f"{qs[key]},{value}" if key in qs else value
@@ -64,6 +111,7 @@ def http_event(
         "routeKey": route.route_key,
         "rawPath": path,
         "rawQueryString": query,
+        **({"cookies": cookies} if cookies else {}),
         "headers": headers,
         "queryStringParameters": qs or None,
         "pathParameters": path_params or None,
@@ -201,7 +249,7 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
             route, params, _ = gateway.match(method, parts.path)
             if route is None:
                 return self._json(404, {"message": "Not Found"})
-            headers = {k.lower(): v for k, v in self.headers.items()}
+            headers, cookies = lambda_headers(list(self.headers.items()))
             claims = gateway.authorize(headers)
             if claims is None:
                 return self._send(
@@ -209,7 +257,7 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                     b'{"message":"Unauthorized"}',
                     {"Content-Type": "application/json", "www-authenticate": 'Bearer error="invalid_token"'},
                 )
-            event = http_event(route, method, parts.path, parts.query, headers, body, claims, params)
+            event = http_event(route, method, parts.path, parts.query, headers, body, claims, params, cookies)
             try:
                 result = gateway.pools[route.function].invoke(event, wait_s=INTEGRATION_TIMEOUT_S)
             except Throttled:  # no instance free within the integration timeout

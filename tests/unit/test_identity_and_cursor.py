@@ -15,9 +15,22 @@ def test_caller_comes_from_the_authorizers_claims() -> None:
     assert caller.is_operator
 
 
-def test_groups_as_a_json_list_also_read() -> None:
-    caller = caller_from_event(_event({"sub": "ops", "cognito:groups": '["operators"]'}))
-    assert caller.groups == frozenset({"operators"})
+@pytest.mark.parametrize(
+    ("claim", "groups"),
+    [
+        # HTTP API's serialisation of ["ops,operators", "admins"]: a comma is part of a Cognito group name
+        ("[ops,operators admins]", {"ops,operators", "admins"}),
+        ("[ops,operators]", {"ops,operators"}),
+        ('["operators"]', {'"operators"'}),  # quotes too (\p{P}): a group named "operators" with its quotes
+        ("[operators]", {"operators"}),
+        (["ops,operators"], {"ops,operators"}),  # a real list, as a direct invocation passes it
+        ("[]", set()),
+    ],
+)
+def test_groups_are_read_exactly_as_the_authorizer_passes_them(claim: object, groups: set[str]) -> None:
+    caller = caller_from_event(_event({"sub": "ops", "cognito:groups": claim}))  # type: ignore[dict-item]
+    assert caller.groups == frozenset(groups)
+    assert caller.is_operator == ("operators" in groups)
 
 
 def test_no_groups_is_not_an_operator() -> None:

@@ -27,7 +27,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from salon import metrics, tracing
-from salon.errors import AppError, Conflict, Forbidden, PayloadTooLarge, field_error
+from salon.errors import AppError, Conflict, Forbidden, field_error
+from salon.http_input import normalise_body
 from salon.identity import Caller, caller_from_event
 from salon.ids import is_ulid
 from salon.services.access import ClientAccess, begin_request, client_access
@@ -50,14 +51,19 @@ def error_response(error: AppError) -> Response[Any]:
     return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=error.body())
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    """Field paths and messages only: never the rejected input echoed back."""
-    details = []
-    for err in exc.errors():
-        details.append(
-            {"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid"), "type": err.get("type", "value_error")}
-        )
-    return details
+MAX_VALIDATION_DETAILS = 20
+
+
+def _validation_details(exc: RequestValidationError) -> tuple[list[dict[str, Any]], int]:
+    """Field paths and messages only, never the rejected input echoed back; at most
+    ``MAX_VALIDATION_DETAILS`` of them (a body of a thousand bad items is not a thousand-line answer),
+    with the count of the problems left out."""
+    errors = exc.errors()
+    details = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid"), "type": err.get("type", "value_error")}
+        for err in errors[:MAX_VALIDATION_DETAILS]
+    ]
+    return details, max(0, len(errors) - MAX_VALIDATION_DETAILS)
 
 
 def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
@@ -79,9 +85,11 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[Any]:
-        return error_response(
-            AppError("The request is not valid.", code="validation_error", details=_validation_details(exc), status=422)
-        )
+        details, more = _validation_details(exc)
+        message = "The request is not valid."
+        if more:
+            message = f"The request is not valid: {len(details)} problems listed, {more} more not listed."
+        return error_response(AppError(message, code="validation_error", details=details, status=422))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
@@ -158,18 +166,10 @@ class RouteAccess:
 MAX_JSON_DEPTH = 32
 
 
-def _too_deep(body: str, base64_encoded: bool) -> bool:
+def _too_deep(body: str) -> bool:
     """Whether a JSON body nests arrays and objects deeper than any request needs. Python's parser recurses
     per level and fails with RecursionError (a 500) around 1,000, well inside the size limit; the check is a
     single pass, only for bodies that hold enough brackets to be deep at all."""
-    if base64_encoded:
-        import base64
-        import binascii
-
-        try:
-            body = base64.b64decode(body).decode("utf-8", "replace")
-        except (binascii.Error, ValueError):
-            return False
     if body.count("[") + body.count("{") <= MAX_JSON_DEPTH:
         return False
     depth, in_string, escaped = 0, False, False
@@ -195,14 +195,15 @@ def _too_deep(body: str, base64_encoded: bool) -> bool:
 def precheck(event: dict[str, Any], routes: Mapping[str, RouteAccess] | None = None) -> dict[str, Any] | None:
     """Checks that run before routing and validation.
 
-    An oversized body never reaches a parser; a malformed client id never
-    reaches a key; and access to the client in the path is decided first, so a
-    caller who may not see it gets a 404 whatever else is wrong with the request.
+    The body is decoded once (``salon.http_input.normalise_body``: its size, media type and UTF-8 are
+    checked on the decoded bytes, whatever the transport encoding); an oversized body never reaches a
+    parser; a malformed client id never reaches a key; and access to the client in the path is decided
+    first, so a caller who may not see it gets a 404 whatever else is wrong with the request.
     """
-    body = event.get("body") or ""
-    if len(body) > get_settings().max_body_bytes * (4 / 3 if event.get("isBase64Encoded") else 1):
-        return _raw_error(PayloadTooLarge(details={"max_bytes": get_settings().max_body_bytes}))
-    if _too_deep(body, bool(event.get("isBase64Encoded"))):
+    refused = normalise_body(event, get_settings().max_body_bytes)
+    if refused is not None:
+        return _raw_error(refused)
+    if _too_deep(event.get("body") or ""):
         return _raw_error(
             AppError(
                 f"The body nests deeper than {MAX_JSON_DEPTH} levels.",

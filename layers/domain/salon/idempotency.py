@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 
 from salon.errors import Conflict, Unprocessable
+from salon.http_input import decoded_body
 from salon.identity import caller_from_event
 from salon.settings import get_settings
 
@@ -79,7 +80,9 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: Callabl
         "key": key,
         "method": event.http_method,
         "path": event.path,
-        "body_sha256": hashlib.sha256((event.body or "").encode()).hexdigest(),
+        # The decoded bytes, whatever the transport encoding (the handler's precheck has already decoded a
+        # base64 body; decoding here again keeps the hash right for any caller of the resolver).
+        "body_sha256": hashlib.sha256(decoded_body(event.raw_event)).hexdigest(),
     }
     try:
         record = _replay(request=request, run=lambda: _to_record(next_middleware(app)))

@@ -24,15 +24,22 @@ class Caller:
 
 
 def _parse_groups(raw: Any) -> frozenset[str]:
-    """HTTP API hands array claims to Lambda as a string such as ``[a b]``."""
+    """The groups exactly as API Gateway's JWT authorizer passes them.
+
+    HTTP API hands an array claim to Lambda as one string, its items joined by single spaces inside
+    brackets: ``["ops,operators", "admins"]`` arrives as ``[ops,operators admins]``. Cognito group names
+    match ``[\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+`` (CreateGroup): they may hold commas, quotes and brackets but
+    never whitespace, so splitting on spaces alone is exact, and ``ops,operators`` is one group, not
+    ``operators``. A real list (a direct invocation) is taken item by item.
+    """
     if raw is None:
         return frozenset()
     if isinstance(raw, list):
         return frozenset(str(g) for g in raw)
-    text = str(raw).strip()
+    text = str(raw)
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    return frozenset(g.strip(" \"'") for g in re.split(r"[,\s]+", text) if g.strip(" \"'"))
+    return frozenset(g for g in text.split(" ") if g)
 
 
 def caller_from_event(event: dict[str, Any]) -> Caller:

@@ -17,10 +17,10 @@ from salon.errors import (
     Conflict,
     Gone,
     PreconditionFailed,
-    PreconditionRequired,
     TooManyRequests,
     field_error,
 )
+from salon.http_input import if_match_versions
 from salon.identity import Caller
 from salon.ids import is_ulid, new_id
 from salon.schemas.clients import Block, Change, ChangePage, Client, ClientCreate, ClientPage, ClientUpdate
@@ -247,15 +247,10 @@ def view_to_client(view: ClientView, *, blocked: bool = False) -> Client:
 _EDITABLE = ("name", "phone", "email", "birthday", "tags", "allergies", "marketing_consent")
 
 
-def parse_if_match(header: str | None) -> int:
-    """The version in ``If-Match`` (``"3"``, ``W/"3"`` or ``3``): 428 when missing, 412 when not a version."""
-    if not header:
-        raise PreconditionRequired()
-    text = header.strip()
-    text = text.removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise PreconditionFailed("If-Match must carry the version from the client's ETag.")
-    return int(text)
+def parse_if_match(header: str | None) -> frozenset[int]:
+    """The versions ``If-Match`` names (``"3"``, ``"3", "4"``, ``W/"3"`` or ``3``; decision D35): 428 when
+    missing or ``*``, 412 when it names no version."""
+    return if_match_versions(header)
 
 
 def update_client(
@@ -264,10 +259,11 @@ def update_client(
     """Edit the profile: admins, or providers assigned to the client; the version must be the one read."""
     access = client_access(caller, client_id, repo)
     access.require(access.can_edit, "Only admins and the client's providers edit the profile.")
-    expected = parse_if_match(if_match)
+    accepted = parse_if_match(if_match)
     profile = access.client
-    if int(profile.version) != expected:
+    if int(profile.version) not in accepted:
         raise PreconditionFailed(details={"current_version": int(profile.version)})
+    expected = int(profile.version)
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise field_error("body", "name", "A client keeps a name.")
