@@ -15,6 +15,7 @@ from devstack.gateway import Gateway, make_server
 from devstack.openapi import SWAGGER_HTML, build_openapi
 from devstack.pumps import Pump, SqsPump, StreamPump, s3_event_from_messages
 from devstack.template import Template
+from devstack.ttl import TtlSweeper
 from devstack.workers import WorkerPool
 
 log = logging.getLogger("devstack")
@@ -29,6 +30,7 @@ class LocalStack:
         self.key_dir = key_dir
         self.stop_event = threading.Event()
         self.pumps: list[Pump] = []
+        self.ttl = TtlSweeper(self.stop_event)  # moto never deletes expired items; AWS does
         self.resources: LocalResources | None = None
         self._server: Any = None
         self._openapi: dict[str, Any] | None = None
@@ -60,6 +62,7 @@ class LocalStack:
         threading.Thread(target=self._server.serve_forever, name="api", daemon=True).start()
         for pump in self.pumps:
             pump.start()
+        self.ttl.start()
 
     def _wire(self, event: dict[str, Any], pool: Invoker) -> None:
         assert self.resources is not None
@@ -115,4 +118,6 @@ class LocalStack:
             pump.join(timeout=2)
         for pool in self.pools.values():
             pool.close()
+        if self.ttl.is_alive():
+            self.ttl.join(timeout=2)
         self.emulator.stop()

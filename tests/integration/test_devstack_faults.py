@@ -98,3 +98,45 @@ def test_a_batch_write_answers_unprocessed_items_and_the_stack_counts_them(fault
     resp = ddb.batch_write_item(RequestItems={table: requests_})
     assert 0 < len(resp["UnprocessedItems"][table]) < 6
     assert _faults(faulty)["injected"]["unprocessed"] == before + 1
+
+
+def test_an_item_past_its_ttl_on_the_stack_clock_is_deleted_by_the_service(faulty: StackProcess) -> None:
+    """TTL deletes expired items, with a REMOVE record whose userIdentity is the DynamoDB service's
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html); here the expiry
+    is reached by moving the stack's clock (POST /__devstack/clock)."""
+    ddb = _ddb(faulty)
+    table = _table_with(ddb, "gsi1")
+    ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
+    now = requests.get(f"{faulty.url}/__devstack/clock", timeout=10).json()["now"]
+    pk = f"ttl-{time.monotonic_ns()}"
+    key = {"pk": {"S": pk}, "sk": {"S": "x"}}
+    ddb.put_item(TableName=table, Item={**key, ttl["AttributeName"]: {"N": str(int(now) + 3600)}})
+    time.sleep(1.5)  # a sweep or more: not expired yet
+    assert "Item" in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
+    resp = requests.post(f"{faulty.url}/__devstack/clock", json={"advance_s": 7200}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    deadline = time.monotonic() + 10
+    while "Item" in ddb.get_item(TableName=table, Key=key, ConsistentRead=True):
+        assert time.monotonic() < deadline, "the expired item was never deleted"
+        time.sleep(0.2)
+
+    streams = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=faulty.emulator,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    removes = []
+    while it:
+        page = streams.get_records(ShardIterator=it, Limit=1000)
+        removes += [r for r in page["Records"] if r["eventName"] == "REMOVE" and r["dynamodb"]["Keys"]["pk"]["S"] == pk]
+        if not page["Records"]:
+            break
+        it = page.get("NextShardIterator")
+    assert len(removes) == 1
+    assert removes[0]["userIdentity"] == {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}

@@ -407,3 +407,88 @@ def test_a_batch_get_answers_part_of_its_keys_as_unprocessed(ddb: Any, use_fault
     assert 0 < len(left_pks) < len(pks)
     assert sorted(got + left_pks) == sorted(pks)
     assert faults.counts()["unprocessed"] == 1
+
+
+# --- time to live ----------------------------------------------------------------------------
+
+
+def test_the_ttl_sweeper_deletes_expired_items_with_a_service_remove_record(emulator: Emulator) -> None:
+    """TTL deletes items whose TTL attribute (epoch seconds, a Number) is past, ignores other types and
+    times more than five years past, and the delete is a REMOVE stream record whose userIdentity is
+    {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"} (GetRecords' Identity shape).
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html,
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Record.html"""
+    from devstack import ttl
+
+    ddb = emulator.client("dynamodb")
+    desc = ddb.create_table(
+        TableName="ttl",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    ddb.update_time_to_live(TableName="ttl", TimeToLiveSpecification={"AttributeName": "exp", "Enabled": True})
+    now = 2_000_000_000.0
+    items = {
+        "expired": {"N": str(int(now) - 10)},
+        "due-now": {"N": str(int(now))},
+        "future": {"N": str(int(now) + 3600)},
+        "a-string": {"S": str(int(now) - 10)},
+        "six-years-ago": {"N": str(int(now) - 6 * 365 * 24 * 3600)},
+    }
+    for pk, exp in items.items():
+        ddb.put_item(TableName="ttl", Item={"pk": {"S": pk}, "exp": exp})
+    ddb.put_item(TableName="ttl", Item={"pk": {"S": "no-ttl"}})
+
+    assert ttl.sweep(now) == 2
+    left = sorted(i["pk"]["S"] for i in ddb.scan(TableName="ttl", ConsistentRead=True)["Items"])
+    assert left == ["a-string", "future", "no-ttl", "six-years-ago"]
+    assert ttl.sweep(now + 3600) == 1  # the stack's clock moved on: the next one expires
+    assert "Item" not in ddb.get_item(TableName="ttl", Key={"pk": {"S": "future"}}, ConsistentRead=True)
+
+    streams = emulator.client("dynamodbstreams")
+    arn = desc["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = streams.get_records(ShardIterator=it)["Records"]
+    removes = [r for r in records if r["eventName"] == "REMOVE"]
+    assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in removes) == ["due-now", "expired", "future"]
+    assert all(r["userIdentity"] == {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"} for r in removes)
+    assert all("userIdentity" not in r for r in records if r["eventName"] == "INSERT")
+
+
+def test_the_ttl_sweeper_keeps_an_item_a_write_extended(emulator: Emulator) -> None:
+    """TTL deletes only what is expired when it deletes it (a conditional delete), so a write that moved the
+    expiry on wins. https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html"""
+    from devstack import ttl
+
+    ddb = emulator.client("dynamodb")
+    ddb.create_table(
+        TableName="ttl2",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(TableName="ttl2", TimeToLiveSpecification={"AttributeName": "exp", "Enabled": True})
+    ddb.put_item(TableName="ttl2", Item={"pk": {"S": "a"}, "exp": {"N": "100"}})
+    from moto.dynamodb.models import DynamoDBBackend
+
+    real = DynamoDBBackend.delete_item
+    extended: list[bool] = []
+
+    def racing(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Between the sweeper's scan and its delete, a write moves the expiry on (in-process: the sweeper
+        holds the emulator's write lock here, which an HTTP call would wait for)."""
+        if table_name == "ttl2" and not extended:
+            extended.append(True)
+            self.put_item("ttl2", {"pk": {"S": "a"}, "exp": {"N": "999999"}})
+        return real(self, table_name, *args, **kwargs)
+
+    DynamoDBBackend.delete_item = racing  # type: ignore[method-assign]
+    try:
+        assert ttl.sweep(200.0) == 0
+    finally:
+        DynamoDBBackend.delete_item = real  # type: ignore[method-assign]
+    assert extended
+    assert ddb.get_item(TableName="ttl2", Key={"pk": {"S": "a"}}, ConsistentRead=True)["Item"]["exp"]["N"] == "999999"
