@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -154,27 +153,46 @@ def test_every_history_write_stays_within_three_calls(invoke: Invoke, api_calls:
     assert calls == ["BatchGetItem", "UpdateItem"]
 
 
-def test_the_log_is_two_concurrent_calls(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_log_decides_access_from_the_small_items_then_reads_the_record(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision D36: one BatchGetItem (caller's profile and flags, the client's profile, alias, check-ins), then,
+    only when allowed, one Query of the collection; a stranger's or a missing id's log is the BatchGetItem
+    alone, so a refused read costs what a missing one costs however large the record (before: the Query of
+    the whole collection ran alongside the access read, for everyone)."""
     _studio(("adm", "admin"), ("prov", "provider"))
     client_id = _client(f"STUDIO#{STUDIO}", {"prov"})
     assert invoke("POST", f"/clients/{client_id}/appointments", "prov", _booking("prov"))["statusCode"] == 201
+    line = {
+        "sku": "SH-1",
+        "name": "Shampoo",
+        "quantity": 1,
+        "unit_price": {"amount": 1250, "currency": "EUR"},
+    }
+    for _ in range(30):
+        assert invoke("POST", f"/clients/{client_id}/purchases", "prov", {"items": [line] * 5})["statusCode"] == 201
 
     import botocore.client
 
-    seen: list[tuple[str, str]] = []
+    seen: list[str] = []
     original = botocore.client.BaseClient._make_api_call
 
     def recording(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        seen.append((operation, threading.current_thread().name))
+        seen.append(operation)
         return original(self, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
     log = invoke("GET", f"/clients/{client_id}/log", "prov")
     assert log["statusCode"] == 200, log
-    assert sorted(op for op, _ in seen) == ["BatchGetItem", "Query"]
-    # both made from the log's worker threads, not one after the other on the request's thread
-    assert all(thread.startswith("client-log") for _, thread in seen)
+    assert seen == ["BatchGetItem", "Query"]
     assert len(log["json"]["upcoming_appointments"]) == 1
+    assert len(log["json"]["purchases"]) == 30
+    for caller, cid in (("stranger", client_id), ("prov", "01JD0000000000000000000099")):
+        seen.clear()
+        refused = invoke("GET", f"/clients/{cid}/log", caller)
+        assert refused["statusCode"] == 404, refused
+        assert refused["json"]["error"]["code"] == "client_not_found"
+        assert seen == ["BatchGetItem"], (caller, seen)
 
 
 def test_a_stranger_gets_404_from_the_log_and_from_every_write(invoke: Invoke, api_calls: list[str]) -> None:

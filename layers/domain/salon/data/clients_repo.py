@@ -75,23 +75,8 @@ class DynamoClientsRepository:
         studio time zone picks one afterwards. An alias (a client merged away)
         costs a second read of the survivor.
         """
-        pro_key = (keys.pro_pk(pro_id), keys.PROFILE)
-        found = batch_get([pro_key, *_client_keys(client_id)])
-        pro = found.get(pro_key)
-        client = found.get((keys.client_pk(client_id), keys.PROFILE))
-        alias = found.get((keys.client_pk(client_id), keys.ALIAS))
-        if client is None and isinstance(alias, ClientAlias):
-            client_id = alias.client_id
-            found.update(batch_get(_client_keys(client_id)))
-            client = found.get((keys.client_pk(client_id), keys.PROFILE))
-        checkins = {
-            item.local_date for item in found.values() if isinstance(item, CheckIn) and item.client_id == client_id
-        }
-        return AccessRead(
-            pro=pro if isinstance(pro, ProProfile) else None,
-            client=client if isinstance(client, ClientProfile) else None,
-            checkin_dates=checkins,
-        )
+        found = batch_get([(keys.pro_pk(pro_id), keys.PROFILE), *_client_keys(client_id)])
+        return read_access_items(pro_id, client_id, found)
 
     def create_client(self, profile: ClientProfile, uniques: list[UniqueContact], views: list[ClientView]) -> None:
         """Profile, uniqueness items and the creator's view in one transaction.
@@ -169,6 +154,29 @@ class ViewPage:
     views: list[ClientView] = field(default_factory=list)
     flags: dict[str, ClientFlags] = field(default_factory=dict)
     more: bool = False
+
+
+def read_access_items(pro_id: str, client_id: str, found: dict[tuple[str, str], TableItem]) -> AccessRead:
+    """What access is decided from, out of a BatchGetItem of the caller's profile and ``client_access_keys``
+    (an alias costs a second read, of the survivor's keys)."""
+    pro = found.get((keys.pro_pk(pro_id), keys.PROFILE))
+    client = found.get((keys.client_pk(client_id), keys.PROFILE))
+    alias = found.get((keys.client_pk(client_id), keys.ALIAS))
+    if client is None and isinstance(alias, ClientAlias):
+        client_id = alias.client_id
+        found = {**found, **batch_get(_client_keys(client_id))}
+        client = found.get((keys.client_pk(client_id), keys.PROFILE))
+    checkins = {item.local_date for item in found.values() if isinstance(item, CheckIn) and item.client_id == client_id}
+    return AccessRead(
+        pro=pro if isinstance(pro, ProProfile) else None,
+        client=client if isinstance(client, ClientProfile) else None,
+        checkin_dates=checkins,
+    )
+
+
+def client_access_keys(client_id: str) -> list[tuple[str, str]]:
+    """The client's items access is decided from: profile, alias, check-ins around today."""
+    return _client_keys(client_id)
 
 
 def _client_keys(client_id: str) -> list[tuple[str, str]]:

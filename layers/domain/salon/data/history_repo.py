@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from salon.data import keys, tx
 from salon.data.batch import batch_get
+from salon.data.clients_repo import AccessRead, client_access_keys, read_access_items
 from salon.data.connection import table_connection
 from salon.data.models import (
     Appointment,
@@ -225,6 +226,8 @@ class HistoryRepository(Protocol):
     def client_items(self, client_id: str) -> list[Raw]: ...
 
     def caller_items(self, pro_id: str, client_id: str) -> tuple[ProProfile | None, bool]: ...
+
+    def access_items(self, pro_id: str, client_id: str) -> tuple[AccessRead, bool]: ...
 
 
 class DynamoHistoryRepository:
@@ -436,6 +439,15 @@ class DynamoHistoryRepository:
     def caller_items(self, pro_id: str, client_id: str) -> tuple[ProProfile | None, bool]:
         """The caller's pro profile and whether they blocked the client: one BatchGetItem."""
         return _caller_items(pro_id, client_id)
+
+    def access_items(self, pro_id: str, client_id: str) -> tuple[AccessRead, bool]:
+        """The small items access is decided from, and whether the caller blocked the client: one
+        BatchGetItem of the caller's profile and flags, the client's profile, alias and check-ins around
+        today (a second one of the survivor's when the id was merged away)."""
+        flags_key = (keys.pro_pk(pro_id), keys.flags_sk(client_id))
+        found = batch_get([flags_key, (keys.pro_pk(pro_id), keys.PROFILE), *client_access_keys(client_id)])
+        flags = found.get(flags_key)
+        return read_access_items(pro_id, client_id, found), bool(getattr(flags, "blocked", False))
 
 
 def _caller_items(pro_id: str, client_id: str) -> tuple[ProProfile | None, bool]:

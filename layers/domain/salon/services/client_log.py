@@ -1,11 +1,11 @@
-"""The Client Log: everything about one client from two concurrent reads.
+"""The Client Log: everything about one client, access first.
 
-The route brings its own access loader (``salon.api.RouteAccess``): one Query of the client's item
-collection and one GetItem of the caller's pro profile, made at the same time. The access to the
-client is decided from those items with the same ``visible()`` rule as every other route (profile,
-alias, today's check-ins are all in the collection), and the items are kept for the request, so the
-log costs exactly those two calls. An id that was merged away (only an ``ALIAS`` item) costs one
-more Query of the survivor.
+The route brings its own access loader (``salon.api.RouteAccess``): one BatchGetItem of the small items
+access is decided from (the caller's pro profile and their flags on the client, the client's profile,
+alias and check-ins around today), decided with the same ``visible()`` rule as every other route. Only
+a caller who may see the client costs the second call, one Query of the client's item collection: a
+refused read is the one call a missing client is, whatever the record holds (decision D36). An id that
+was merged away (only an ``ALIAS`` item) costs one more BatchGetItem of the survivor.
 
 Items are read as plain values, not through the models, so item kinds other engineers add later
 (or an older shape of one) never break the log: an item that cannot be shown is skipped.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,10 +22,9 @@ from aws_lambda_powertools import Logger
 
 from salon import clock
 from salon.data import keys
-from salon.data.connection import table_connection
 from salon.data.history_repo import HistoryRepository, Raw, plain
 from salon.data.history_repo import repository as history_repository
-from salon.data.models import Appointment, ClientProfile, GiftCard, Package, Purchase, item_from_raw
+from salon.data.models import Appointment, GiftCard, Package, Purchase, item_from_raw
 from salon.identity import Caller
 from salon.schemas.history import (
     AppointmentOut,
@@ -48,32 +46,15 @@ logger = Logger(child=True)
 SECTION_LIMIT = 50
 UPCOMING = frozenset({"booked", "checked_in"})
 
-_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="client-log")
-#: The items the access loader read, with the access decided from them (this request's only).
-_read: ContextVar[tuple[ClientAccess, list[Raw], bool] | None] = ContextVar("client_log_items", default=None)
+#: The access the loader decided, and whether the caller blocked the client (this request's only).
+_read: ContextVar[tuple[ClientAccess, bool] | None] = ContextVar("client_log_access", default=None)
 
 
 def load_access(caller: Caller, client_id: str, history: HistoryRepository = history_repository) -> ClientAccess:
-    """The log's access loader: the collection Query, and the caller's profile with their flags on the
-    client (one BatchGetItem), concurrently."""
-    table_connection().client  # noqa: B018 - create the shared client once, before two threads use it
-    items_f = _pool.submit(history.client_items, client_id)
-    caller_f = _pool.submit(history.caller_items, caller.pro_id, client_id)
-    items, (pro, blocked) = items_f.result(), caller_f.result()
-    by_sk = {str(raw.get("sk", {}).get("S", "")): raw for raw in items}
-    if keys.PROFILE not in by_sk and keys.ALIAS in by_sk:
-        survivor = str(by_sk[keys.ALIAS].get("client_id", {}).get("S", ""))
-        if survivor:
-            items = history.client_items(survivor)
-            by_sk = {str(raw.get("sk", {}).get("S", "")): raw for raw in items}
-    profile = _typed(by_sk.get(keys.PROFILE))
-    checkins = {
-        str(raw.get("local_date", {}).get("S", ""))
-        for sk, raw in by_sk.items()
-        if sk.startswith("CHECKIN#") and raw.get("kind", {}).get("S") == "checkin"
-    }
-    access = seed_access(caller, client_id, pro, profile if isinstance(profile, ClientProfile) else None, checkins)
-    _read.set((access, items, blocked))
+    """The log's access loader: the small items in one BatchGetItem, nothing of the record yet."""
+    read, blocked = history.access_items(caller.pro_id, client_id)
+    access = seed_access(caller, client_id, read.pro, read.client, read.checkin_dates)
+    _read.set((access, blocked))
     return access
 
 
@@ -87,13 +68,14 @@ def _typed(raw: Raw | None) -> Any:
 
 
 def client_log(caller: Caller, client_id: str, history: HistoryRepository = history_repository) -> ClientLog:
-    """The whole record of a client, each section bounded, from the request's read."""
+    """The whole record of a client, each section bounded: the collection is read once access is granted."""
     access = client_access(caller, client_id)
     seeded = _read.get()
     _read.set(None)
     if seeded is not None and seeded[0] is access:
-        return build_log(access, seeded[1], blocked=seeded[2])
-    _, blocked = history.caller_items(caller.pro_id, client_id)
+        blocked = seeded[1]
+    else:
+        _, blocked = history.caller_items(caller.pro_id, client_id)
     return build_log(access, history.client_items(access.client_id), blocked=blocked)
 
 
