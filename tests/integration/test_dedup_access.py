@@ -8,6 +8,8 @@ clients are registered through ``POST /clients``, so their uniqueness items are 
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -206,3 +208,69 @@ def test_a_name_made_only_of_invisible_characters_is_a_422_naming_it(pro: MakePr
     resp = solo.patch(f"/clients/{own['client_id']}", json={"name": name}, headers={"If-Match": '"1"'})
     assert resp.status_code == 422, resp.text
     assert ["body", "name"] in [d["loc"] for d in resp.json()["error"]["details"]]
+
+
+# ------------------------------------------------------------------------------ masking survives a leave
+def _leave(stack: Stack, admin: Api, studio: StudioSetup, member: Api) -> None:
+    resp = member.delete(f"/studios/{studio.studio_id}/members/{member.sub}")
+    assert resp.status_code == 202, resp.text
+    deadline = time.monotonic() + 60
+    while True:
+        stack.drain()
+        status = admin.get(f"/studios/{studio.studio_id}/members/{member.sub}").json()["status"]
+        if status == "left":
+            stack.drain()
+            return
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def _personal(api: Api) -> dict[str, dict[str, Any]]:
+    items = api.get("/me/clients", params={"limit": 100}).json()["items"]
+    return {c["name"]: c for c in items if c["book"] == "personal"}
+
+
+@pytest.mark.parametrize("role", ["apprentice", "assistant"])
+def test_a_masked_member_who_leaves_keeps_only_the_contact_values_they_entered(
+    stack: Stack, pro: MakePro, role: str
+) -> None:
+    """SPEC "Leave": an apprentice or assistant keeps the clients they registered with only the values they
+    entered themselves. An admin added a phone to one (masked from the member) and replaced the phone of
+    the other: the copies hold the email, and the phone the member typed. On the old code both copies held
+    the admin's phones."""
+    studio, admin, members = _studio(pro, member=role)
+    member = members["member"]
+    email, typed, admins_phone, replaced_by = (
+        f"ana-{uuid.uuid4().hex[:8]}@example.com",
+        unique_phone(),
+        unique_phone(),
+        unique_phone(),
+    )
+    ana = _created(member.post("/clients", json={"name": "Ana Leave", "email": email}))
+    bea = _created(member.post("/clients", json={"name": "Bea Leave", "phone": typed}))
+    assert ana["masked"] is True
+    for cid, phone in ((ana["client_id"], admins_phone), (bea["client_id"], replaced_by)):
+        resp = admin.patch(f"/clients/{cid}", json={"phone": phone}, headers={"If-Match": '"1"'})
+        assert resp.status_code == 200, resp.text
+    stack.drain()
+    _leave(stack, admin, studio, member)
+    kept = _personal(member)
+    assert (kept["Ana Leave"]["email"], kept["Ana Leave"]["phone"]) == (email, None), kept
+    assert kept["Bea Leave"]["phone"] == typed.replace(" ", ""), kept
+    text = json.dumps(kept) + json.dumps(member.get("/me/changes").json())
+    assert admins_phone.replace(" ", "") not in text
+    assert replaced_by.replace(" ", "") not in text
+
+
+def test_a_provider_who_leaves_keeps_the_values_they_saw(stack: Stack, pro: MakePro) -> None:
+    """The rule is the masking: a provider saw the admin's phone, so their copy holds it."""
+    studio, admin, members = _studio(pro, bob="provider")
+    bob = members["bob"]
+    email, phone = f"cleo-{uuid.uuid4().hex[:8]}@example.com", unique_phone()
+    cleo = _created(bob.post("/clients", json={"name": "Cleo Leave", "email": email}))
+    resp = admin.patch(f"/clients/{cleo['client_id']}", json={"phone": phone}, headers={"If-Match": '"1"'})
+    assert resp.status_code == 200, resp.text
+    stack.drain()
+    _leave(stack, admin, studio, bob)
+    kept = _personal(bob)["Cleo Leave"]
+    assert (kept["email"], kept["phone"]) == (email, phone.replace(" ", ""))

@@ -228,3 +228,28 @@ def test_a_chunk_that_dies_after_copying_is_retried_and_replayed_to_the_same_res
     assert done["personal"] == ["Olga Own", "Sam Shared"]  # one copy each, the retry reused the ids
     assert [body for _, body in done["copies"]] == ["bob wrote this", "bob wrote this"]  # never cara's note
     assert done["studio"] == {OWN: ([], True), SHARED: ([CARA], False)}
+
+
+def _profile(**attrs: Any) -> Any:
+    from salon.data.models import ClientProfile
+
+    profile = ClientProfile("CLIENT#C", "PROFILE")
+    for name, value in {"created_by": PRO, "brought_by": PRO, "version": 2, **attrs}.items():
+        setattr(profile, name, value)
+    return profile
+
+
+@pytest.mark.parametrize(
+    ("attrs", "kept"),
+    [
+        ({"phone": "+1", "phone_by": PRO}, "+1"),  # they entered it
+        ({"phone": "+1", "phone_by": ALI}, None),  # an admin added it: masked from them
+        ({"phone": "+2", "phone_by": ALI, "registrar_phone": "+1"}, "+1"),  # replaced: theirs is kept aside
+        ({"phone": None, "registrar_phone": "+1"}, "+1"),  # cleared by someone else
+        ({"phone": "+1", "version": 1}, "+1"),  # recorded before phone_by existed, never edited
+        ({"phone": "+1"}, None),  # recorded before phone_by existed and edited since: unknown, not kept
+        ({"phone": "+1", "phone_by": ALI, "registrar_phone": "+9", "created_by": ALI, "brought_by": ALI}, None),
+    ],
+)
+def test_a_masked_leaver_keeps_only_the_phone_they_entered(attrs: dict[str, Any], kept: str | None) -> None:
+    assert departures.entered_value(PRO, _profile(**attrs), "phone") == kept

@@ -106,6 +106,10 @@ class ClientProfile(TableItem, ContactFields, discriminator="client"):
     # apprentice or assistant keeps only the values they entered themselves (SPEC "Leave").
     phone_by = UnicodeAttribute(null=True)
     email_by = UnicodeAttribute(null=True)
+    # The value the client's registrar entered, kept when someone else replaced or cleared it: a masked
+    # registrar who leaves keeps it instead of the value masked from them. Never shown.
+    registrar_phone = UnicodeAttribute(null=True)
+    registrar_email = UnicodeAttribute(null=True)
     # The last stamped write's who and why, for the audit trail written from the stream: a record carries
     # them when its new image's ``change_at`` differs from the old one's (D32).
     changed_by = UnicodeAttribute(null=True)

@@ -278,6 +278,7 @@ def update_client(
     fields = list(changes)
     for field in ("phone", "email"):
         if field in changes and changes[field] != getattr(profile, field):
+            _keep_registrars_entry(profile, field, caller, fields)
             # A new value is the caller's own entry; a cleared one is no one's.
             setattr(profile, f"{field}_by", caller.pro_id if changes[field] else None)
             fields.append(f"{field}_by")
@@ -303,6 +304,19 @@ def update_client(
     except WriteConflict:
         raise Conflict("Someone else is changing this client right now; try again.", code="write_conflict") from None
     return to_client(profile, book)
+
+
+def _keep_registrars_entry(profile: ClientProfile, field: str, caller: Caller, fields: list[str]) -> None:
+    """Someone else replaces or clears the phone or email the client's registrar entered: keep the
+    registrar's value aside (``registrar_<field>``, the first one only), so a registrar who leaves as an
+    apprentice or assistant keeps what they entered, never the value masked from them (SPEC "Leave")."""
+    registrars = {profile.created_by, profile.brought_by} - {None}
+    current, by = getattr(profile, field), getattr(profile, f"{field}_by", None)
+    if by is None and int(profile.version) == 1:
+        by = profile.brought_by or profile.created_by  # recorded before ``<field>_by`` existed, never edited
+    if current and by in registrars and by != caller.pro_id and not getattr(profile, f"registrar_{field}", None):
+        setattr(profile, f"registrar_{field}", current)
+        fields.append(f"registrar_{field}")
 
 
 def _may_see(caller: Caller, book: Book, client_id: str) -> bool:

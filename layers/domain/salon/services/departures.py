@@ -58,6 +58,7 @@ from salon.ids import new_id
 from salon.schemas.common import decode_cursor, encode_cursor
 from salon.schemas.departures import DepartureClient, DeparturePreview
 from salon.schemas.studios import Member as MemberOut
+from salon.services.access import MASKED_ROLES
 from salon.services.contact import fold_name
 from salon.services.views import build_view
 
@@ -387,6 +388,7 @@ class Outcome:
     raw_items: list[dict[str, Any]] = field(default_factory=list)
     merges: list[dict[str, Any]] = field(default_factory=list)  # the pro's merge records on this client
     new_client_id: str | None = None  # the pro's personal client the copies go to
+    masked: bool = False  # the pro leaves as an apprentice or assistant: only the contact values they entered
 
 
 def run_departure_chunk(message: dict[str, Any]) -> None:
@@ -404,7 +406,8 @@ def run_departure_chunk(message: dict[str, Any]) -> None:
     profiles, last = _assigned(studio_id, pro_id, CHUNK, message.get("after"))
     if profiles:
         with ThreadPoolExecutor(min(WORKERS, len(profiles))) as pool:
-            outcomes = list(pool.map(lambda p: plan_client(studio_id, pro_id, p), profiles))
+            masked = member.role in MASKED_ROLES
+            outcomes = list(pool.map(lambda p: plan_client(studio_id, pro_id, p, masked=masked), profiles))
             kept = [o for o in outcomes if o.decision.pro_keeps]
             list(pool.map(lambda o: _create_personal(studio_id, pro_id, o), kept))  # the copies' targets
             list(pool.map(lambda o: _copy_items(pro_id, o), kept))
@@ -420,16 +423,16 @@ def run_departure_chunk(message: dict[str, Any]) -> None:
     _finish(studio_id, pro_id)
 
 
-def split_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome:
+def split_client(studio_id: str, pro_id: str, profile: ClientProfile, *, masked: bool = False) -> Outcome:
     """Decide one client and, when the pro keeps it, make their personal copy (idempotent)."""
-    outcome = plan_client(studio_id, pro_id, profile)
+    outcome = plan_client(studio_id, pro_id, profile, masked=masked)
     if outcome.decision.pro_keeps:
         _create_personal(studio_id, pro_id, outcome)
         _copy_items(pro_id, outcome)
     return outcome
 
 
-def plan_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome:
+def plan_client(studio_id: str, pro_id: str, profile: ClientProfile, *, masked: bool = False) -> Outcome:
     """Read the client's collection, decide, and when the pro keeps it, fix their new id for it."""
     raw_items = _query_raw(profile.client_id)
     others = any(_author(raw) not in (None, pro_id) for raw in raw_items)
@@ -448,7 +451,7 @@ def plan_client(studio_id: str, pro_id: str, profile: ClientProfile) -> Outcome:
         open_balance=balance,
         others_did=others,
     )
-    outcome = Outcome(profile, decision, raw_items=raw_items, merges=merges)
+    outcome = Outcome(profile, decision, raw_items=raw_items, merges=merges, masked=masked)
     outcome.new_client_id = _record(studio_id, pro_id, profile.client_id, decision)
     return outcome
 
@@ -503,6 +506,8 @@ def _new_profile(pro_id: str, outcome: Outcome) -> ClientProfile:
         values = _brought_values(outcome.merges)
     else:
         values = {name: getattr(studio_client, name, None) for name in CONTACT_FIELDS}
+        if outcome.masked:
+            values |= {name: entered_value(pro_id, studio_client, name) for name in ("phone", "email")}
     profile = ClientProfile(keys.client_pk(new_client_id), keys.PROFILE)
     profile.client_id = new_client_id
     profile.owner = owner
@@ -510,6 +515,8 @@ def _new_profile(pro_id: str, outcome: Outcome) -> ClientProfile:
     profile.name_folded = fold_name(profile.name)
     profile.phone = values.get("phone")
     profile.email = values.get("email")
+    profile.phone_by = pro_id if profile.phone else None
+    profile.email_by = pro_id if profile.email else None
     profile.birthday = values.get("birthday")
     profile.tags = list(values.get("tags") or [])
     profile.allergies = list(values.get("allergies") or [])
@@ -524,6 +531,21 @@ def _new_profile(pro_id: str, outcome: Outcome) -> ClientProfile:
     profile.gsi1pk = keys.book_pk(owner)
     profile.gsi1sk = keys.book_name_sk(profile.name_folded, new_client_id)
     return profile
+
+
+def entered_value(pro_id: str, profile: ClientProfile, field: str) -> str | None:
+    """The ``phone`` or ``email`` a leaving apprentice or assistant may keep: only a value they entered
+    themselves (SPEC "Leave"), never one masked from them. The current value when they entered it
+    (``<field>_by``; a profile recorded before ``_by`` existed counts as theirs only while unedited since
+    they registered it, version 1); else, for the client's registrar, the value they entered before someone
+    else replaced it (``registrar_<field>``); else nothing."""
+    registrar = pro_id in (profile.created_by, profile.brought_by)
+    current = getattr(profile, field, None)
+    by = getattr(profile, f"{field}_by", None)
+    if current and (by == pro_id or (by is None and registrar and int(profile.version) == 1)):
+        return str(current)
+    replaced = getattr(profile, f"registrar_{field}", None)
+    return str(replaced) if registrar and replaced else None
 
 
 def _create_personal(studio_id: str, pro_id: str, outcome: Outcome) -> None:
