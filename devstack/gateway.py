@@ -294,6 +294,13 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
 
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, CONNECT, PROPFIND, ...) no route names: HTTP API's own 404, not
+            # http.server's 501.
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
+
     server = _Server((host, port), Handler)
     server.daemon_threads = True
     return server

@@ -28,7 +28,9 @@ def build_openapi(template: Template | None = None) -> dict[str, Any]:
         spec.loader.exec_module(module)
         routers.append(module.router)
     app = make_resolver(*routers)
-    return json.loads(app.get_openapi_json_schema())  # type: ignore[no-any-return]
+    from salon.openapi_links import add_links
+
+    return add_links(json.loads(app.get_openapi_json_schema()))
 
 
 def render(doc: dict[str, Any]) -> str:
