@@ -404,3 +404,73 @@ def test_a_transition_lets_nothing_written_after_it_reach_the_pro(stack: Stack, 
         assert profile["masked"] is True
         assert profile.get("phone") is None
         assert profile["name"] == new_name  # the name is not masked: it reaches the apprentice
+
+
+# Duplicate registration by each role (issue 16.1, 16.9): a phone or an email of C opens nothing by itself.
+# (caller, name registered, which of C's values) -> whether the 409 may name C (SPEC "Client identity").
+DUPLICATES: list[tuple[str, str, str, bool]] = [
+    ("va", "Someone Else", "phone", True),  # an admin sees every studio client
+    ("vp", "Someone Else", "email", True),  # assigned to C already
+    ("apprentice", "Vera Victimova", "phone", False),  # masked roles are never assigned this way
+    ("assistant", "Vera Victimova", "email", False),
+    ("provider", "Someone Else", "phone", False),  # another name: ask an admin
+    ("provider", "  vera   VICTIMOVA ", "email", True),  # a walk-in under C's name: assigned, named (last)
+]
+
+
+def test_a_duplicate_registration_names_c_only_to_whoever_may_see_it(
+    stack: Stack, victim: tuple[Victim, dict[str, Api]]
+) -> None:
+    data, callers = victim
+    cid, phone, email = data.ids["client_id"], data.secrets[1], data.secrets[2]
+    studio_id = data.studio_id
+    failures: list[str] = []
+    try:
+        for who, name, field, named in DUPLICATES:
+            api = callers[who]
+            resp = api.post("/clients", json={"name": name, field: phone if field == "phone" else email.upper()})
+            if resp.status_code != 409:
+                failures.append(f"{who} {name!r} {field}: {resp.status_code} {resp.text[:160]}")
+                continue
+            details = resp.json()["error"]["details"] or {}
+            if named and details.get("existing_client_id") != cid:
+                failures.append(f"{who} {name!r} {field}: 409 should name C: {resp.text[:160]}")
+            if not named:
+                if cid in resp.text or "existing_client_id" in details:
+                    failures.append(f"{who} {name!r} {field}: 409 names C: {resp.text[:160]}")
+                if api.get(f"/clients/{cid}").status_code != 404:
+                    failures.append(f"{who} {name!r} {field}: C is open to them after the 409")
+        # The walk-in assignment is the provider's now (and recorded).
+        assert callers["provider"].get(f"/clients/{cid}").status_code == 200
+        # Outside the studio the same values are simply free: their own books are other books.
+        for who in ("outsider", "ex_member"):
+            resp = callers[who].post("/clients", json={"name": "Vera Victimova", "phone": phone})
+            if resp.status_code != 201 or cid in resp.text:
+                failures.append(f"{who}: {resp.status_code} {resp.text[:160]}")
+        assert not failures, "\n".join(failures)
+    finally:
+        # Back as the fixture made it: the provider is not assigned to C.
+        callers["va"].delete(f"/studios/{studio_id}/clients/{cid}/assignees/{callers['provider'].sub}")
+        stack.drain()
+
+
+def test_an_edit_onto_cs_phone_or_email_names_c_only_to_whoever_may_see_it(
+    stack: Stack, victim: tuple[Victim, dict[str, Api]]
+) -> None:
+    """PATCH of the caller's own studio client onto C's phone or email: a provider not assigned to C gets a
+    409 without C's id; C's assigned provider and the admin get C named."""
+    data, callers = victim
+    cid, phone, email = data.ids["client_id"], data.secrets[1], data.secrets[2]
+    for who, named in (("provider", False), ("vp", True), ("va", True)):
+        api = callers[who]
+        own = _ok(api.post("/clients", json={"name": f"Own {who}", "phone": unique_phone()}), 201)
+        for change in ({"phone": phone}, {"email": email}):
+            resp = api.patch(f"/clients/{own['client_id']}", json=change, headers={"If-Match": '"1"'})
+            assert resp.status_code == 409, f"{who} {change}: {resp.status_code} {resp.text}"
+            assert resp.json()["error"]["code"] == "duplicate_client"
+            if named:
+                assert resp.json()["error"]["details"]["existing_client_id"] == cid, resp.text
+            else:
+                assert cid not in resp.text, f"{who} {change}: {resp.text}"
+                assert "existing_client_id" not in resp.json()["error"]["details"], resp.text
+    assert callers["provider"].get(f"/clients/{cid}").status_code == 404
