@@ -223,7 +223,12 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 except TimeoutError:
                     return self._json(504, {"message": "events still flowing"})
                 return self._send(204, b"")
-            if parts.path == "/__devstack/faults" and method == "GET":  # local only: faults in force and injected
+            if parts.path == "/__devstack/faults":  # local only: faults in force and injected; POST sets them
+                if method == "POST":
+                    try:
+                        faults.configure(str(json.loads(body or b"{}")["faults"]))
+                    except (ValueError, TypeError, KeyError) as err:
+                        return self._json(400, {"message": f'send {{"faults": "kind=value,..."}}: {err}'})
                 return self._json(200, faults.report())
             if parts.path == "/__devstack/clock":  # local only: move the stack's time forward
                 if method == "POST":

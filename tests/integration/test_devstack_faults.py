@@ -14,6 +14,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from devstack.process import StackProcess, stack_process
 
@@ -140,3 +141,21 @@ def test_an_item_past_its_ttl_on_the_stack_clock_is_deleted_by_the_service(fault
         it = page.get("NextShardIterator")
     assert len(removes) == 1
     assert removes[0]["userIdentity"] == {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
+
+
+def test_a_test_can_change_the_faults_of_a_running_stack(faulty: StackProcess) -> None:
+    table = _table_with(_ddb(faulty), "gsi1")
+    resp = requests.post(f"{faulty.url}/__devstack/faults", json={"faults": "throttle=1,seed=5"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["seed"] == 5
+    assert resp.json()["injected"] == {}
+    try:
+        with pytest.raises(ClientError) as err:
+            _ddb(faulty).get_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"S": "x"}})
+        assert err.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+        assert _faults(faulty)["injected"]["throttle"] >= 1
+        bad = requests.post(f"{faulty.url}/__devstack/faults", json={"faults": "nope=1"}, timeout=10)
+        assert bad.status_code == 400
+        assert "unknown kind" in bad.json()["message"]
+    finally:
+        requests.post(f"{faulty.url}/__devstack/faults", json={"faults": FAULTS}, timeout=10)
