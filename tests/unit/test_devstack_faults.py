@@ -53,8 +53,10 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def use_faults() -> Iterator[Callable[[str], None]]:
-    """Set DEVSTACK_FAULTS for the test (seeded, printed); everything is off again after it."""
+def use_faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set DEVSTACK_FAULTS for the test (seeded, printed); everything is off again after it. A transaction
+    stays "in flight" for 5 s here, so a slow machine cannot make a conflict test pass by luck."""
+    monkeypatch.setattr(ddb_faults, "TX_WINDOW_S", 5.0)
 
     def set_faults(spec: str) -> None:
         faults.configure(spec, seed=SEED)
@@ -154,12 +156,12 @@ def test_an_index_read_right_after_a_write_misses_it(ddb: Any, use_faults: Calla
     """GSI reads are eventually consistent: a write shows in the index after a lag.
     https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Reads
     (and HowItWorks.ReadConsistency.html)."""
-    use_faults("gsi_lag_ms=800")
+    use_faults("gsi_lag_ms=2000")
     gpk = _pk()
     ddb.put_item(TableName=TABLE, Item=_item(_pk(), gpk=gpk, v="1"))
     assert _gsi(ddb, gpk)["Items"] == [], "the index showed a write before its lag"
     assert faults.counts().get("gsi_lag_ms", 0) >= 1
-    time.sleep(0.85)
+    time.sleep(2.05)
     assert len(_gsi(ddb, gpk)["Items"]) == 1, "the write never reached the index"
 
 
@@ -173,7 +175,7 @@ def test_an_index_read_answers_the_old_image_and_pages_over_the_past_state(
     pks = [_pk() for _ in range(4)]
     for i, pk in enumerate(pks):  # written with no lag: in the index at once
         ddb.put_item(TableName=TABLE, Item=_item(pk, sk=f"s{i}", gpk=gpk, v="old"))
-    use_faults("gsi_lag_ms=800")
+    use_faults("gsi_lag_ms=2000")
     ddb.put_item(TableName=TABLE, Item=_item(pks[0], sk="s0", gpk=gpk, v="new"))
     ddb.delete_item(TableName=TABLE, Key={"pk": {"S": pks[1]}, "sk": {"S": "s1"}})
     ddb.put_item(TableName=TABLE, Item=_item(_pk(), sk="s9", gpk=gpk, v="new"))
@@ -195,7 +197,7 @@ def test_an_index_read_answers_the_old_image_and_pages_over_the_past_state(
     base = ddb.get_item(TableName=TABLE, Key={"pk": {"S": pks[0]}, "sk": {"S": "s0"}}, ConsistentRead=True)
     assert base["Item"]["v"]["S"] == "new", "a strongly consistent read sees the write at once"
 
-    time.sleep(0.85)
+    time.sleep(2.05)
     now = _gsi(ddb, gpk)["Items"]
     assert sorted((i["sk"]["S"], i["v"]["S"]) for i in now) == [("s0", "new"), ("s3", "old"), ("s9", "new")]
 
@@ -215,7 +217,7 @@ def test_an_eventually_consistent_base_read_may_miss_a_write_a_consistent_one_ne
     """Eventually consistent reads might not reflect a recently completed write; strongly consistent
     reads (ConsistentRead=true) return the most up-to-date data.
     https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html"""
-    use_faults("read_lag_ms=800")
+    use_faults("read_lag_ms=2000")
     pk = _pk()
     key = {"pk": {"S": pk}, "sk": {"S": "s"}}
     ddb.put_item(TableName=TABLE, Item=_item(pk))
@@ -231,7 +233,7 @@ def test_an_eventually_consistent_base_read_may_miss_a_write_a_consistent_one_ne
     assert ddb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]["pk"]["S"] == pk
     assert ddb.batch_get_item(RequestItems={TABLE: {"Keys": [key], "ConsistentRead": True}})["Responses"][TABLE]
     assert faults.counts().get("read_lag_ms", 0) >= 3
-    time.sleep(0.85)
+    time.sleep(2.05)
     assert ddb.get_item(TableName=TABLE, Key=key)["Item"]["pk"]["S"] == pk
 
 
@@ -274,8 +276,11 @@ def test_a_single_write_to_an_item_of_an_ongoing_transaction_fails_with_transact
     assert ddb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]["v"]["S"] == "tx"
     assert faults.counts()["conflict"] == 3
     ddb.put_item(TableName=TABLE, Item=_item(_pk(), v="other item"))  # another item: no conflict
-    time.sleep(ddb_faults.TX_WINDOW_S + 0.05)
-    ddb.put_item(TableName=TABLE, Item=_item(pk, v="later"))  # the transaction is over
+    ddb_faults.TX_WINDOW_S = 0.2
+    other = _pk()
+    _tx_put(ddb, _item(other, v="tx"))
+    time.sleep(0.25)
+    ddb.put_item(TableName=TABLE, Item=_item(other, v="later"))  # that transaction is over
 
 
 def test_an_overlapping_transaction_is_cancelled_with_transaction_conflict_and_writes_nothing(
