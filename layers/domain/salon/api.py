@@ -48,7 +48,23 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def error_response(error: AppError) -> Response[Any]:
-    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=error.body())
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error.body(),
+        headers=error.headers() or None,
+    )
+
+
+def _data_error(exc: Exception) -> AppError | None:
+    """A data-layer failure that outlasted its retries, as the API answers it (409 ``write_conflict``, 503
+    ``throttled`` with ``Retry-After``), or ``None`` for anything else (a bug: 500)."""
+    from salon.data.tx import data_error
+
+    mapped = data_error(exc)
+    if mapped is not None:
+        logger.warning("data layer gave up", extra={"error": type(exc).__name__, "code": mapped.code})
+    return mapped
 
 
 MAX_VALIDATION_DETAILS = 20
@@ -103,6 +119,9 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:
+        mapped = _data_error(exc)
+        if mapped is not None:
+            return error_response(mapped)
         logger.error("unhandled error", extra={"error": type(exc).__name__, "at": _where(exc)})
         return error_response(AppError("Something went wrong on our side.", code="internal_error", status=500))
 
@@ -117,14 +136,15 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
 
 def _complete_responses(app: APIGatewayHttpResolver) -> None:
     """Every route documents what it really answers: its success (200 unless the route names another
-    2xx) and the shared errors (422 and 413 in the error shape, the authorizer's 401, and on writes 409
-    ``write_conflict``). Routes list their own 403/404/409... with :func:`documented` or ``responses``."""
-    shared = documented(200, 409)
+    2xx) and the shared errors (422 and 413 in the error shape, the authorizer's 401, 503 ``throttled``
+    when DynamoDB keeps throttling, and on writes 409 ``write_conflict``). Routes list their own
+    403/404/409... with :func:`documented` or ``responses``."""
+    shared = documented(200, 409, 503)
     for route in [*app._static_routes, *app._dynamic_routes]:
         responses = dict(route.responses or {})
         if not any(200 <= int(code) < 300 for code in responses):
             responses[200] = shared[200]
-        for code in (401, 413, 415, 422):
+        for code in (401, 413, 415, 422, 503):
             responses.setdefault(code, shared[code])
         if route.method.upper() != "GET":  # any write can meet a concurrent transaction: 409 write_conflict
             responses.setdefault(409, shared[409])
@@ -245,7 +265,7 @@ def precheck(event: dict[str, Any], routes: Mapping[str, RouteAccess] | None = N
 def _raw_error(error: AppError) -> dict[str, Any]:
     return {
         "statusCode": error.status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **error.headers()},
         "body": json.dumps(error.body()),
         "isBase64Encoded": False,
     }
@@ -275,7 +295,13 @@ def make_handler(
         route = str(event.get("routeKey", ""))
         client_id = (event.get("pathParameters") or {}).get("client_id")
         tracing.annotate(route=route, pro_id=pro_id, client_id=client_id)
-        early = precheck(event, routes)
+        try:
+            early = precheck(event, routes)
+        except Exception as exc:  # the access read outlasted its retries (a throttle): 503, never a 500
+            mapped = _data_error(exc)
+            if mapped is None:
+                raise
+            early = _raw_error(mapped)
         response = early if early is not None else app.resolve(event, context)
         status = int(response.get("statusCode", 0))
         tracing.annotate(status=status)
@@ -303,6 +329,13 @@ _STATUS_TEXT = {
     422: "The request is not valid: details name each field.",
     428: "If-Match is required.",
     429: "Too many attempts.",
+    503: "DynamoDB is throttling: nothing was changed by this request; retry after Retry-After seconds.",
+}
+
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying (sent with write_conflict and throttled).",
+    "schema": {"type": "integer", "minimum": 0},
 }
 
 
@@ -320,6 +353,8 @@ def documented(success: int = 200, *errors: int, body: bool = True) -> dict[int,
             "description": _STATUS_TEXT.get(code, "Error."),
             "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
         }
+        if code in (409, 503):  # write_conflict and throttled say when to try again
+            responses[code]["headers"] = {"Retry-After": _RETRY_AFTER}
     # The API's JWT authorizer answers 401 itself, with API Gateway's own body.
     responses[401] = {
         "description": _STATUS_TEXT[401],

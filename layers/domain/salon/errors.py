@@ -14,6 +14,7 @@ class AppError(Exception):
     status = 400
     code = "bad_request"
     message = "The request could not be processed."
+    retry_after: int | None = None  # seconds, sent as ``Retry-After`` when set
 
     def __init__(
         self, message: str | None = None, *, code: str | None = None, details: Any = None, status: int | None = None
@@ -26,6 +27,10 @@ class AppError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+    def headers(self) -> dict[str, str]:
+        """Headers the error is sent with: ``Retry-After`` on errors worth retrying later."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class Unauthorized(AppError):
@@ -86,6 +91,15 @@ class TooManyRequests(AppError):
     status = 429
     code = "too_many_requests"
     message = "Too many attempts; try again later."
+
+
+class ServiceUnavailable(AppError):
+    """DynamoDB kept throttling (or refusing part of a batch) after every retry: nothing was lost, try later."""
+
+    status = 503
+    code = "throttled"
+    message = "The service is busy right now; try again shortly."
+    retry_after = 2
 
 
 def field_error(location: str, field: str, message: str, kind: str = "value_error") -> Unprocessable:

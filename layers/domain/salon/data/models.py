@@ -19,9 +19,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from salon.data.retry import install as install_retries
 from salon.settings import get_settings
 
 
@@ -62,6 +64,14 @@ class TableItem(Model):
 
     book_index = BookIndex()
     feed_index = FeedIndex()
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        """pynamodb's cached connection, its client carrying the retries of conflicts and throttles
+        (``salon.data.retry``): every model call and every raw call on ``table_connection()`` goes through it."""
+        connection = super()._get_connection()
+        install_retries(connection.connection.client)
+        return connection
 
 
 class ProProfile(TableItem, discriminator="pro"):

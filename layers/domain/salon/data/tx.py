@@ -4,7 +4,6 @@ of a cancellation handed back per item."""
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable
@@ -15,18 +14,29 @@ from botocore.exceptions import ClientError
 
 from salon.data.connection import table_connection
 from salon.data.models import TableItem
-from salon.errors import Conflict
+from salon.data.retry import CONFLICT_CODES, THROTTLE_CODES, Throttled, WriteConflict, backoff
+from salon.errors import AppError
 
 T = TypeVar("T")
-TRANSACTION_ATTEMPTS = 3
-
-
-class WriteConflict(Conflict):
-    """Every attempt met a concurrent transaction on one of the same items: nothing was written; the caller
-    may retry. A 409 wherever it surfaces (services may word it for their route)."""
-
-    code = "write_conflict"
-    message = "Someone else is changing the same records right now; try again."
+TRANSACTION_ATTEMPTS = 4
+_RETRIED_REASONS = frozenset({"TransactionConflict", "ThrottlingError"})
+# Throttled and WriteConflict are re-exported: services catch them from here.
+__all__ = [
+    "ConditionFailed",
+    "Throttled",
+    "TransactionCancelled",
+    "Tx",
+    "WriteConflict",
+    "alias",
+    "cancellation_codes",
+    "data_error",
+    "key",
+    "n",
+    "put_item",
+    "retry_conflicts",
+    "s",
+    "update_item",
+]
 
 
 def cancellation_codes(exc: Exception) -> list[str | None]:
@@ -41,19 +51,58 @@ def cancellation_codes(exc: Exception) -> list[str | None]:
     return []
 
 
+def _retried(codes: list[str | None]) -> bool:
+    """A cancellation no condition explains: only concurrent transactions and throttled items, worth retrying."""
+    found = {code for code in codes if code not in (None, "None")}
+    return bool(found) and found <= _RETRIED_REASONS
+
+
 def retry_conflicts(write: Callable[[], T]) -> T:
     """Run ``write`` (one transaction). On AWS a transaction that meets another one on the same item is
-    cancelled with ``TransactionConflict`` and writes nothing: it is tried again a few times with jitter,
-    then :class:`WriteConflict` tells the caller to retry. Anything else ``write`` raises goes through."""
+    cancelled with ``TransactionConflict``, and one over an item's throughput with ``ThrottlingError``; either
+    writes nothing. It is tried again a few times with backoff and jitter, then :class:`Throttled` (503) if a
+    throttle was among the reasons, else :class:`WriteConflict` (409) tells the caller to retry. Anything else
+    ``write`` raises (a condition that failed) goes through."""
+    throttled = False
     for attempt in range(TRANSACTION_ATTEMPTS):
         try:
             return write()
         except Exception as exc:
             codes = cancellation_codes(exc)
-            if "TransactionConflict" not in codes or "ConditionalCheckFailed" in codes:
+            if not _retried(codes):
                 raise
-        time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
-    raise WriteConflict()
+            throttled = throttled or "ThrottlingError" in codes
+        if attempt + 1 < TRANSACTION_ATTEMPTS:
+            time.sleep(backoff(attempt))
+    raise Throttled() if throttled else WriteConflict()
+
+
+def _client_error(exc: BaseException) -> ClientError | None:
+    """The botocore error behind ``exc``: itself, or what pynamodb wrapped (``cause``, ``__cause__``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ClientError):
+            return current
+        seen.add(id(current))
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
+    return None
+
+
+def data_error(exc: BaseException) -> AppError | None:
+    """What a data-layer failure that escaped its retries means to a caller, or ``None`` for a real bug: a
+    transaction conflict is 409 ``write_conflict``, a throttle (or a batch DynamoDB kept leaving unprocessed)
+    503 ``throttled`` with ``Retry-After``. Used where HTTP answers are made (``salon.api``)."""
+    if isinstance(exc, AppError):
+        return exc
+    error = _client_error(exc)
+    code = error.response.get("Error", {}).get("Code") if error is not None else None
+    reasons = cancellation_codes(error if error is not None else exc) if isinstance(exc, Exception) else []
+    if code in THROTTLE_CODES or (_retried(reasons) and "ThrottlingError" in reasons):
+        return Throttled()
+    if code in CONFLICT_CODES or _retried(reasons):
+        return WriteConflict()
+    return None
 
 
 class TransactionCancelled(Exception):
@@ -71,8 +120,8 @@ class TransactionCancelled(Exception):
 
     @property
     def conflict(self) -> bool:
-        """Cancelled by a concurrent transaction rather than a condition: worth retrying."""
-        return any(r.get("Code") == "TransactionConflict" for r in self.reasons)
+        """Cancelled by a concurrent transaction (or a throttled item) rather than a condition: worth retrying."""
+        return any(r.get("Code") in _RETRIED_REASONS for r in self.reasons)
 
 
 _KEYWORDS = {
