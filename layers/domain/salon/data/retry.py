@@ -5,7 +5,7 @@ On AWS a PutItem, UpdateItem or DeleteItem on an item inside an ongoing Transact
 (``ProvisionedThroughputExceededException``, ``ThrottlingException``, ``RequestLimitExceeded``) botocore's
 standard mode (pynamodb's client: 4 attempts) retries with a 1-second base, slow for an API. One handler on
 the client's ``needs-retry`` event, consulted before botocore's own, retries both for every caller: pynamodb's
-save/update/delete/get/query and raw client calls alike (D31). When the attempts run out the error surfaces and
+save/update/delete/get/query and raw client calls alike (D39). When the attempts run out the error surfaces and
 ``salon.data.tx.data_error`` names it: 409 ``write_conflict``, 503 ``throttled``.
 """
 

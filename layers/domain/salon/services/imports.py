@@ -51,16 +51,10 @@ def run_import_chunk(message: dict[str, Any]) -> None:
             values={":running": s("running"), ":pending": s("pending")},
             condition="import_status = :pending",
         )
-    personal = [
-        p
-        for p in TableItem.book_index.query(
-            keys.book_pk(keys.pro_pk(pro_id)),
-            TableItem.gsi1sk.startswith("NAME#"),
-            limit=CHUNK,
-            page_size=CHUNK,
-        )
-        if isinstance(p, ClientProfile) and p.owner == keys.pro_pk(pro_id) and not getattr(p, "deleted_at", None)
-    ]
+    personal, more = _still_personal(pro_id)
+    if not personal and more:
+        enqueue("import", studio_id=studio_id, pro_id=pro_id)  # a full page of moved clients: the index lags
+        return
     if not personal:
         update_item(
             keys.studio_pk(studio_id), keys.member_sk(pro_id), "SET import_status = :done", values={":done": s("done")}
@@ -78,7 +72,7 @@ def run_import_chunk(message: dict[str, Any]) -> None:
     for index, target_group in enumerate(groups):
         wanted = target_group if index else plan.merges
         stale = sorted({target for _, target, _ in wanted if target not in targets})
-        found = batch_get([(keys.client_pk(t), keys.PROFILE) for t in stale]) if stale else {}
+        found = batch_get([(keys.client_pk(t), keys.PROFILE) for t in stale], consistent=True) if stale else {}
         for target in stale:
             item = found.get((keys.client_pk(target), keys.PROFILE))
             targets[target] = item if isinstance(item, ClientProfile) else None
@@ -91,6 +85,29 @@ def run_import_chunk(message: dict[str, Any]) -> None:
         for _, target, _ in target_group:
             targets.pop(target, None)
     enqueue("import", studio_id=studio_id, pro_id=pro_id)
+
+
+def _still_personal(pro_id: str) -> tuple[list[ClientProfile], bool]:
+    """The next personal clients of the pro, as the base table holds them now, and whether the index may hold
+    more. The book index (a GSI, eventually consistent on AWS) only names candidates: it can still list a
+    client this import already moved or merged, whose studio uniqueness items now name the client itself, so
+    planning from the index's copy would merge the client into itself and delete its notes and formulas. Each
+    candidate's profile is read again with ConsistentRead and kept only while the pro still owns it (D40)."""
+    personal_owner = keys.pro_pk(pro_id)
+    candidates = [
+        p.client_id
+        for p in TableItem.book_index.query(
+            keys.book_pk(personal_owner), TableItem.gsi1sk.startswith("NAME#"), limit=CHUNK, page_size=CHUNK
+        )
+        if isinstance(p, ClientProfile)
+    ]
+    found = batch_get([(keys.client_pk(c), keys.PROFILE) for c in candidates], consistent=True) if candidates else {}
+    personal = []
+    for client_id in candidates:
+        item = found.get((keys.client_pk(client_id), keys.PROFILE))
+        if isinstance(item, ClientProfile) and item.owner == personal_owner and not getattr(item, "deleted_at", None):
+            personal.append(item)
+    return personal, len(candidates) >= CHUNK
 
 
 def _member(studio_id: str, pro_id: str) -> Member | None:
@@ -110,13 +127,15 @@ def _plan(studio_id: str, personal: list[ClientProfile]) -> Plan:
             wanted.append((keys.unique_phone_pk(owner, client.phone), keys.UNIQUE))
         if client.email:
             wanted.append((keys.unique_email_pk(owner, client.email), keys.UNIQUE))
-    found = batch_get(wanted) if wanted else {}
+    found = batch_get(wanted, consistent=True) if wanted else {}  # the previous chunk's moves included
     plan = Plan()
     for client in personal:
         by_phone = found.get((keys.unique_phone_pk(owner, client.phone), keys.UNIQUE)) if client.phone else None
         by_email = found.get((keys.unique_email_pk(owner, client.email), keys.UNIQUE)) if client.email else None
         phone_id = getattr(by_phone, "client_id", None)
         email_id = getattr(by_email, "client_id", None)
+        if client.client_id in (phone_id, email_id):
+            continue  # already in the studio's book (moved since it was read): never merged into itself
         if phone_id is None and email_id is None:
             plan.moves.append(client)
         elif phone_id is not None:
@@ -186,6 +205,7 @@ def _move_children(client_id: str, target_id: str) -> None:
             TableName=TableItem.Meta.table_name,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": keys.client_pk(client_id)}},
+            ConsistentRead=True,  # a note written just before the merge is moved too, never left behind
             **({"ExclusiveStartKey": start} if start else {}),
         )
         raw_items += resp.get("Items", [])
