@@ -46,9 +46,21 @@ def test_the_stream_sample_fans_out_to_the_new_assignee(aws: Template) -> None:
     import boto3
 
     event = json.loads((EVENTS / "stream-profile-modify.json").read_text())
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    # The client's studio, whose members the views go to (a pro without a role there gets none, D31).
+    studio_id = event["Records"][0]["dynamodb"]["NewImage"]["owner"]["S"].split("#", 1)[1]
+    roles = {pro: {"S": "provider"} for pro in ("alice", "bob", "carol")}
+    ddb.put_item(
+        TableName="studio-local-RecordsTable",
+        Item={
+            "pk": {"S": f"STUDIO#{studio_id}"},
+            "sk": {"S": "STUDIO"},
+            "kind": {"S": "studio"},
+            "member_roles": {"M": roles},
+        },
+    )
     handler = load_handler(aws.functions()["StreamFunction"])
     assert handler(event, LambdaContext("StreamFunction")) == {"batchItemFailures": []}
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
     cid = event["Records"][0]["dynamodb"]["Keys"]["pk"]["S"].split("#", 1)[1]
     carol = ddb.get_item(
         TableName="studio-local-RecordsTable", Key={"pk": {"S": "PRO#carol"}, "sk": {"S": f"CLIENT#{cid}"}}
