@@ -93,7 +93,8 @@ def delete_studio_client(caller: Caller, studio_id: str, client_id: str, repo: C
     """Admins delete a studio client: every view goes at once, then a job removes its notes, formulas,
     files (S3 objects too) and history. A client with an open package or gift card stays (409)."""
     profile = _admin_access(caller, studio_id, client_id, repo)
-    if has_open_balance(profile.client_id):
+    time_zone = client_access(caller, client_id, repo).book.time_zone  # kept for the request: no second read
+    if has_open_balance(profile.client_id, time_zone):
         raise Conflict("The client has an open package or gift-card balance.", code="open_balance")
     try:
         writes.mark_deleted(profile.client_id, profile.owner, int(profile.version), clock.now_iso())
@@ -101,12 +102,21 @@ def delete_studio_client(caller: Caller, studio_id: str, client_id: str, repo: C
         raise Conflict("The client changed meanwhile; try again.", code="client_changed") from None
 
 
-def has_open_balance(client_id: str) -> bool:
-    """A package with sessions left (and not expired) or a gift card with a balance: one Query of the
-    client's collection, filtered to packages and gift cards."""
+def _balance_today(time_zone: str | None) -> str:
+    """The date a package's last day (``expires_on``, a date in the studio's time zone, D8) is compared with:
+    today in ``time_zone``; where the zone is not known, the earliest date anywhere on Earth (UTC-12), so a
+    package whose last day is not over somewhere is never taken for expired."""
+    from salon.services.access import local_today
+
+    return local_today(time_zone or "Etc/GMT+12")
+
+
+def has_open_balance(client_id: str, time_zone: str | None = None) -> bool:
+    """A package with sessions left (and not expired in the studio's time zone) or a gift card with a balance:
+    one Query of the client's collection, filtered to packages and gift cards."""
     from salon.data.models import GiftCard, Package
 
-    today = clock.now().date().isoformat()
+    today = _balance_today(time_zone)
     from pynamodb.expressions.operand import Path
 
     # Key attributes cannot appear in a filter: packages and gift cards are told apart by their kind.
@@ -114,11 +124,11 @@ def has_open_balance(client_id: str) -> bool:
     return any(isinstance(i, Package | GiftCard) and _open(i, today) for i in items)
 
 
-def open_balance_in(items: list[TableItem]) -> bool:
+def open_balance_in(items: list[TableItem], time_zone: str | None = None) -> bool:
     """The same rule over items already read (a departure reads the client's whole collection)."""
     from salon.data.models import GiftCard, Package
 
-    today = clock.now().date().isoformat()
+    today = _balance_today(time_zone)
     return any(isinstance(i, Package | GiftCard) and _open(i, today) for i in items)
 
 
