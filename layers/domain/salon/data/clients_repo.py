@@ -62,7 +62,7 @@ class DynamoClientsRepository:
 
     def get_pro(self, pro_id: str) -> ProProfile | None:
         try:
-            item = TableItem.get(keys.pro_pk(pro_id), keys.PROFILE)
+            item = TableItem.get(keys.pro_pk(pro_id), keys.PROFILE, consistent_read=True)
         except TableItem.DoesNotExist:
             return None
         return item if isinstance(item, ProProfile) else None
@@ -75,7 +75,7 @@ class DynamoClientsRepository:
         studio time zone picks one afterwards. An alias (a client merged away)
         costs a second read of the survivor.
         """
-        found = batch_get([(keys.pro_pk(pro_id), keys.PROFILE), *_client_keys(client_id)])
+        found = batch_get([(keys.pro_pk(pro_id), keys.PROFILE), *_client_keys(client_id)], consistent=True)
         return read_access_items(pro_id, client_id, found)
 
     def create_client(self, profile: ClientProfile, uniques: list[UniqueContact], views: list[ClientView]) -> None:
@@ -134,6 +134,7 @@ class DynamoClientsRepository:
             limit=2 * limit + 1,
             page_size=2 * limit + 1,
             last_evaluated_key=start,
+            consistent_read=True,  # the creator's view, written with the client (D1), is in the first answer
         )
         page = ViewPage()
         for item in results:
@@ -164,7 +165,7 @@ def read_access_items(pro_id: str, client_id: str, found: dict[tuple[str, str], 
     alias = found.get((keys.client_pk(client_id), keys.ALIAS))
     if client is None and isinstance(alias, ClientAlias):
         client_id = alias.client_id
-        found = {**found, **batch_get(_client_keys(client_id))}
+        found = {**found, **batch_get(_client_keys(client_id), consistent=True)}
         client = found.get((keys.client_pk(client_id), keys.PROFILE))
     checkins = {item.local_date for item in found.values() if isinstance(item, CheckIn) and item.client_id == client_id}
     return AccessRead(

@@ -426,6 +426,7 @@ class DynamoHistoryRepository:
             "TableName": _table(),
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": _s(keys.client_pk(client_id))},
+            "ConsistentRead": True,  # a visit booked or a note written a moment ago is in the log
         }
         items: list[Raw] = []
         while True:
@@ -445,7 +446,9 @@ class DynamoHistoryRepository:
         BatchGetItem of the caller's profile and flags, the client's profile, alias and check-ins around
         today (a second one of the survivor's when the id was merged away)."""
         flags_key = (keys.pro_pk(pro_id), keys.flags_sk(client_id))
-        found = batch_get([flags_key, (keys.pro_pk(pro_id), keys.PROFILE), *client_access_keys(client_id)])
+        found = batch_get(
+            [flags_key, (keys.pro_pk(pro_id), keys.PROFILE), *client_access_keys(client_id)], consistent=True
+        )
         flags = found.get(flags_key)
         return read_access_items(pro_id, client_id, found), bool(getattr(flags, "blocked", False))
 
@@ -453,7 +456,7 @@ class DynamoHistoryRepository:
 def _caller_items(pro_id: str, client_id: str) -> tuple[ProProfile | None, bool]:
     pro_key = (keys.pro_pk(pro_id), keys.PROFILE)
     flags_key = (keys.pro_pk(pro_id), keys.flags_sk(client_id))
-    found = batch_get([pro_key, flags_key])
+    found = batch_get([pro_key, flags_key], consistent=True)
     pro = found.get(pro_key)
     flags = found.get(flags_key)
     return (pro if isinstance(pro, ProProfile) else None), bool(getattr(flags, "blocked", False))

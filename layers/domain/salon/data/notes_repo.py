@@ -179,9 +179,10 @@ class DynamoNotesRepository:
 
 
 def _query_once(
-    pk: str, prefix: str, limit: int, exclusive_start_sk: str | None, *, consistent: bool = False
+    pk: str, prefix: str, limit: int, exclusive_start_sk: str | None, *, consistent: bool = True
 ) -> tuple[list[TableItem], bool]:
-    """One Query call, descending by sort key; the items and whether DynamoDB stopped before the end."""
+    """One Query call, descending by sort key; the items and whether DynamoDB stopped before the end. Strongly
+    consistent: a note or formula version written a moment ago is listed (read-your-writes, D1)."""
     params: dict[str, Any] = {
         "TableName": TableItem.Meta.table_name,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",

@@ -68,12 +68,13 @@ def _pro_membership_update(tx: Tx, pro_id: str, studio: Studio | Invite, studio_
 
 class DynamoStudiosRepository:
     def get_pro(self, pro_id: str) -> ProProfile | None:
-        found = batch_get([(keys.pro_pk(pro_id), keys.PROFILE)]).get((keys.pro_pk(pro_id), keys.PROFILE))
+        pro_key = (keys.pro_pk(pro_id), keys.PROFILE)
+        found = batch_get([pro_key], consistent=True).get(pro_key)
         return found if isinstance(found, ProProfile) else None
 
     def get_studio(self, studio_id: str) -> Studio | None:
         try:
-            item = TableItem.get(keys.studio_pk(studio_id), keys.STUDIO)
+            item = TableItem.get(keys.studio_pk(studio_id), keys.STUDIO, consistent_read=True)
         except TableItem.DoesNotExist:
             return None
         return item if isinstance(item, Studio) else None
@@ -165,7 +166,7 @@ class DynamoStudiosRepository:
 
     def get_member(self, studio_id: str, pro_id: str) -> Member | None:
         try:
-            item = TableItem.get(keys.studio_pk(studio_id), keys.member_sk(pro_id))
+            item = TableItem.get(keys.studio_pk(studio_id), keys.member_sk(pro_id), consistent_read=True)
         except TableItem.DoesNotExist:
             return None
         return item if isinstance(item, Member) else None
@@ -178,6 +179,7 @@ class DynamoStudiosRepository:
             limit=limit,
             page_size=limit,
             last_evaluated_key=start,
+            consistent_read=True,
         )
         members = [m for m in results if isinstance(m, Member)]
         return members, results.last_evaluated_key is not None

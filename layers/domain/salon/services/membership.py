@@ -120,7 +120,9 @@ def has_open_balance(client_id: str, time_zone: str | None = None) -> bool:
     from pynamodb.expressions.operand import Path
 
     # Key attributes cannot appear in a filter: packages and gift cards are told apart by their kind.
-    items = TableItem.query(keys.client_pk(client_id), filter_condition=Path("kind").is_in("package", "giftcard"))
+    items = TableItem.query(
+        keys.client_pk(client_id), filter_condition=Path("kind").is_in("package", "giftcard"), consistent_read=True
+    )
     return any(isinstance(i, Package | GiftCard) and _open(i, today) for i in items)
 
 
