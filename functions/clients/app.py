@@ -21,7 +21,7 @@ from salon.api import RouteAccess, current_caller, documented, json_response, ma
 from salon.identity import PRO_ID_PATTERN
 from salon.ids import ULID_PATTERN
 from salon.schemas.clients import Block, ChangePage, Client, ClientCreate, ClientPage, ClientUpdate
-from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
+from salon.schemas.common import DEFAULT_PAGE, PageLimit
 from salon.schemas.history import ClientLog
 from salon.schemas.me import Me
 from salon.schemas.studios import PlanOut, PlanUpdate
@@ -73,22 +73,26 @@ def set_pro_plan(pro_id: Annotated[str, Path(pattern=PRO_ID_PATTERN)], data: Pla
     return studios.set_pro_plan(current_caller(router), pro_id, data.plan)
 
 
-def _error(description: str) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+def _described(responses: dict[int, OpenAPIResponse], **texts: str) -> dict[int, OpenAPIResponse]:
+    """``documented(...)`` with route-specific descriptions (``s409="..."``), its headers and bodies kept."""
+    for name, text in texts.items():
+        code = int(name.removeprefix("s"))
+        responses[code] = {**responses[code], "description": text}
+    return responses
 
 
-DUPLICATE = _error(
+DUPLICATE = (
     "`duplicate_client`: the phone or email (`details.field`) is taken in the book. "
     "`details.existing_client_id` names the client only to a caller who may see it after the answer: a solo "
     "pro, an admin, a member assigned to it, or a provider registering the same person under the same name "
-    "(a walk-in), who is assigned to it now. Anyone else: ask an admin."
+    "(a walk-in), who is assigned to it now; anyone else asks an admin. `write_conflict`: the same client is "
+    "being registered right now, try again."
 )
-ASSIGNMENT_LIMIT = _error(
+ASSIGNMENT_LIMIT = (
     "`assignment_limit`: the provider was assigned 10 walk-ins this studio-local day by registering them "
     "again; nothing was assigned (an admin can assign the client)."
 )
-
-EDIT_CONFLICT = _error(
+EDIT_CONFLICT = (
     "`duplicate_client`: the new phone or email (`details.field`) belongs to another client of the book, "
     "named in `details.existing_client_id` only when the caller may see it (an admin, a solo pro, a client "
     "they are assigned to); `write_conflict`: someone else is changing the client, try again."
@@ -98,7 +102,7 @@ EDIT_CONFLICT = _error(
 @router.post(
     "/clients",
     summary="Register a client in the caller's book",
-    responses={**documented(201, 409, 429), 409: DUPLICATE, 429: ASSIGNMENT_LIMIT},
+    responses=_described(documented(201, 409, 429), s409=DUPLICATE, s429=ASSIGNMENT_LIMIT),
 )
 def create_client(data: ClientCreate) -> Response[Client]:
     client = clients.create_client(current_caller(router), data)
@@ -114,7 +118,7 @@ def get_client(client_id: ClientId) -> Response[Client]:
 @router.patch(
     "/clients/<client_id>",
     summary="Edit the profile; If-Match must carry the version (ETag) read",
-    responses={**documented(200, 403, 404, 409, 412, 428), 409: EDIT_CONFLICT},
+    responses=_described(documented(200, 403, 404, 409, 412, 428), s409=EDIT_CONFLICT),
 )
 def update_client(
     client_id: ClientId,
