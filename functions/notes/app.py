@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from salon.api import RouteAccess, current_caller, json_response, make_handler, make_resolver
+from salon.api import RouteAccess, current_caller, documented, json_response, make_handler, make_resolver
 from salon.ids import ULID_PATTERN
 from salon.schemas.common import DEFAULT_PAGE, ErrorBody, PageLimit
 from salon.schemas.notes import Formula, FormulaPage, FormulaWrite, Note, NoteCreate, NotePage, NoteUpdate
@@ -39,10 +39,25 @@ NOT_FOUND = _error("No such client (or not one the caller may see), note or form
 FORBIDDEN = _error("The caller sees the client but may not do this.")
 
 
+def _conflict(description: str) -> OpenAPIResponse:
+    """A 409 as ``documented()`` gives it (its Retry-After header kept), with this route's description."""
+    response: OpenAPIResponse = documented(200, 409)[409]
+    response["description"] = description
+    return response
+
+
 @router.post(
     "/clients/<client_id>/notes",
     summary="Add a note to a client",
-    responses={201: {"description": "Created."}, 403: FORBIDDEN, 404: NOT_FOUND},
+    responses={
+        201: {"description": "Created."},
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: _conflict(
+            "Another write of the client is in flight (write_conflict), or its record holds"
+            f" {notes.NOTE_LIMIT} notes, its limit (note_limit_reached)."
+        ),
+    },
 )
 def add_note(client_id: ClientId, data: NoteCreate) -> Response[Note]:
     return json_response(201, notes.add_note(current_caller(router), client_id, data))
@@ -75,7 +90,15 @@ def delete_note(client_id: ClientId, note_id: NoteId) -> Response[Any]:
 @router.post(
     "/clients/<client_id>/formulas",
     summary="Add a colour formula to a client",
-    responses={201: {"description": "Created."}, 403: FORBIDDEN, 404: NOT_FOUND},
+    responses={
+        201: {"description": "Created."},
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: _conflict(
+            "Another write of the client is in flight (write_conflict), or its record holds"
+            f" {notes.FORMULA_LIMIT} formulas, its limit (formula_limit_reached)."
+        ),
+    },
 )
 def add_formula(client_id: ClientId, data: FormulaWrite) -> Response[Formula]:
     return json_response(201, notes.add_formula(current_caller(router), client_id, data))
@@ -87,7 +110,10 @@ def add_formula(client_id: ClientId, data: FormulaWrite) -> Response[Formula]:
     responses={
         403: FORBIDDEN,
         404: NOT_FOUND,
-        409: _error("Another change wrote the same version first (formula_version_conflict)."),
+        409: _conflict(
+            "Another change wrote the same version first (formula_version_conflict), or the formula holds"
+            f" {notes.FORMULA_VERSION_LIMIT} versions, its limit (formula_limit_reached)."
+        ),
     },
 )
 def change_formula(client_id: ClientId, formula_id: FormulaId, data: FormulaWrite) -> Formula:

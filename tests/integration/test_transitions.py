@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, Stack, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +53,66 @@ def test_a_redeemed_code_is_not_counted_as_a_failure(pro: Callable[..., Api]) ->
     assert bea.post("/studios/join", json={"code": code}).status_code == 202
     assert bea.post("/studios/join", json={"code": "bad-code-0005-xx"}).status_code == 404
     assert bea.post("/studios/join", json={"code": "bad-code-0006-xx"}).status_code == 429
+
+
+TABLE = "studio-local-RecordsTable"
+
+
+def _seed_count(stack: Stack, client_id: str, name: str, value: int) -> None:
+    """The client's COUNTS item as a record that many notes or formulas in would have it."""
+    stack.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"CLIENT#{client_id}"}, "sk": {"S": "COUNTS"}},
+        UpdateExpression="SET kind = :k, #c = :v",
+        ExpressionAttributeNames={"#c": name},
+        ExpressionAttributeValues={":k": {"S": "counts"}, ":v": {"N": str(value)}},
+    )
+
+
+def _new_client(owner: Api) -> str:
+    resp = owner.post("/clients", json={"name": "Lena Limits", "phone": unique_phone()})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["client_id"])
+
+
+def test_a_client_holds_at_most_500_notes_and_deleting_one_frees_room(stack: Stack, pro: Callable[..., Api]) -> None:
+    """Decision D42: the note's own transaction adds one to the client's COUNTS on condition it is below 500;
+    the 501st is 409 ``note_limit_reached`` and nothing is written (before: no limit at all)."""
+    owner = pro("limits")
+    client_id = _new_client(owner)
+    first = owner.post(f"/clients/{client_id}/notes", json={"body": "first"})
+    assert first.status_code == 201, first.text
+    _seed_count(stack, client_id, "note_count", 499)
+    assert owner.post(f"/clients/{client_id}/notes", json={"body": "the 500th"}).status_code == 201
+    refused = owner.post(f"/clients/{client_id}/notes", json={"body": "one too many"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "note_limit_reached"
+    assert refused.json()["error"]["details"] == {"limit": 500}
+    bodies = [n["body"] for n in owner.get(f"/clients/{client_id}/notes").json()["items"]]
+    assert "one too many" not in bodies
+    assert owner.delete(f"/clients/{client_id}/notes/{first.json()['note_id']}").status_code == 204
+    assert owner.post(f"/clients/{client_id}/notes", json={"body": "room again"}).status_code == 201
+
+
+def test_a_client_holds_at_most_100_formulas_of_50_versions_each(stack: Stack, pro: Callable[..., Api]) -> None:
+    owner = pro("limits")
+    client_id = _new_client(owner)
+    formula = owner.post(f"/clients/{client_id}/formulas", json={"name": "Copper", "body": "6/4 + 20 vol"})
+    assert formula.status_code == 201, formula.text
+    formula_id = formula.json()["formula_id"]
+    _seed_count(stack, client_id, "formula_count", 99)
+    assert owner.post(f"/clients/{client_id}/formulas", json={"name": "Ash", "body": "7/1"}).status_code == 201
+    refused = owner.post(f"/clients/{client_id}/formulas", json={"name": "Gold", "body": "8/3"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "formula_limit_reached"
+    # A change writes the next version; the 50th is the last.
+    for version in range(2, 51):
+        changed = owner.put(
+            f"/clients/{client_id}/formulas/{formula_id}", json={"name": "Copper", "body": f"v{version}"}
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["version"] == version
+    over = owner.put(f"/clients/{client_id}/formulas/{formula_id}", json={"name": "Copper", "body": "v51"})
+    assert over.status_code == 409, over.text
+    assert over.json()["error"]["code"] == "formula_limit_reached"
+    assert over.json()["error"]["details"] == {"limit": 50}

@@ -166,7 +166,7 @@ def test_every_route_stays_within_its_call_budget(invoke: Callable[..., dict[str
 
     gone, calls = measured("DELETE", f"{base}/notes/{note_id}", "adm")
     assert gone["statusCode"] == 204
-    assert calls == ["BatchGetItem", "DeleteItem"]
+    assert calls == ["BatchGetItem", "TransactWriteItems"]  # the delete and the COUNTS decrement, one call
 
     missing, calls = measured("DELETE", f"{base}/notes/{note_id}", "prov")
     assert missing["statusCode"] == 404

@@ -69,6 +69,7 @@ def gift_card_sk(gift_card_id: str) -> str:
 
 
 ALIAS = "ALIAS"
+COUNTS = "COUNTS"  # CLIENT#<cid> / COUNTS: how many notes and formulas the record holds (their limits)
 
 
 def client_id_from_view_sk(sk: str) -> str:

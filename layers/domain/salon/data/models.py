@@ -414,6 +414,14 @@ class JoinFailures(TableItem, discriminator="joinfail"):
     failures = NumberAttribute(default=0)
 
 
+class ClientCounts(TableItem, discriminator="counts"):
+    """``CLIENT#<cid>`` / ``COUNTS``: how many notes and formulas the client's record holds, each written by the
+    note's or formula's own transaction on condition it is below its limit (``salon.data.notes_repo``)."""
+
+    note_count = NumberAttribute(null=True)
+    formula_count = NumberAttribute(null=True)
+
+
 class DuplicateAssignments(TableItem, discriminator="assignment_count"):
     """``PRO#<pro>`` / ``DUPASSIGN#<sid>#<date>``: walk-in assignments of a provider on one studio-local day
     (at most 10, SPEC "Client identity"); expires (TTL) after the day."""

@@ -6,6 +6,10 @@ profile existing), so a departure and its preview can read profiles only. The
 profile's ``version`` is not bumped: nothing the app sees changed, and the
 stream consumer skips a record whose version its views already hold.
 
+A client's record holds at most ``NOTE_LIMIT`` notes and ``FORMULA_LIMIT`` formulas: the same
+transaction adds one to the client's ``COUNTS`` item on condition the count is below the limit (never
+a read, then a write), and deleting a note takes one off in its own transaction.
+
 Each method makes exactly one DynamoDB call on its success path; the failure
 paths of edit and delete make one more read to tell "no such note" from "not
 yours", and a transaction cancelled by a concurrent write of the profile is
@@ -16,8 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import UpdateError
 
 from salon.data import keys, tx
 from salon.data.connection import table_connection
@@ -44,6 +47,14 @@ class VersionTaken(Exception):
     """Another writer created this formula version first."""
 
 
+class LimitReached(Exception):
+    """The client's record holds as many notes (or formulas) as it may: nothing was written."""
+
+
+NOTE_LIMIT = 500
+FORMULA_LIMIT = 100
+
+
 class NotesRepository(Protocol):
     def add_note(self, note: Note, profile: ClientProfile) -> None: ...
 
@@ -62,6 +73,9 @@ class NotesRepository(Protocol):
     ) -> tuple[list[FormulaVersion], bool]: ...
 
 
+_LIMITS = {"note_count": NOTE_LIMIT, "formula_count": FORMULA_LIMIT}
+
+
 def _conditional_failure(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
@@ -69,35 +83,46 @@ def _conditional_failure(exc: Exception) -> bool:
 class DynamoNotesRepository:
     """The real repository, over the single table."""
 
-    def _write_with_history(self, item: Note | FormulaVersion, profile: ClientProfile) -> None:
-        """Put ``item`` only if its key is new, and add its author to the profile's ``history_pros``.
+    def _write_with_history(self, item: Note | FormulaVersion, profile: ClientProfile, count: str | None) -> None:
+        """Put ``item`` only if its key is new, add its author to the profile's ``history_pros`` and, with
+        ``count`` (``note_count``, ``formula_count``), one to that count of the client's ``COUNTS`` item on
+        condition it is below the limit, in one transaction.
 
         On AWS a transaction that meets another write of the profile in flight is
         cancelled with ``TransactionConflict`` and nothing is written; it is tried
-        again (``tx.retry_conflicts``) before the caller is told to retry.
+        again (``Tx.run``) before the caller is told to retry.
         """
-
-        def write() -> None:
-            try:
-                with TransactWrite(connection=table_connection()) as transaction:
-                    transaction.save(item, condition=TableItem.pk.does_not_exist())
-                    transaction.update(
-                        profile,
-                        actions=[ClientProfile.history_pros.add({item.author_id})],
-                        condition=ClientProfile.pk.exists(),
-                    )
-            except TransactWriteError as exc:
-                codes = tx.cancellation_codes(exc)
-                if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
-                    raise ClientGone() from None
-                if codes and codes[0] == "ConditionalCheckFailed":
-                    raise VersionTaken() from None
-                raise
-
-        tx.retry_conflicts(write)
+        write = tx.Tx()
+        write.put(item, condition="attribute_not_exists(pk)")
+        gone = write.update(
+            profile.pk,
+            profile.sk,
+            "ADD history_pros :author",
+            values={":author": {"SS": [item.author_id]}},
+            condition="attribute_exists(pk)",
+        )
+        limit = None
+        if count is not None:
+            limit = write.update(
+                item.pk,
+                keys.COUNTS,
+                f"SET kind = :kind ADD {count} :one",
+                values={":kind": tx.s("counts"), ":one": tx.n(1), ":max": tx.n(_LIMITS[count])},
+                condition=f"attribute_not_exists({count}) OR {count} < :max",
+            )
+        try:
+            write.run()
+        except tx.TransactionCancelled as exc:
+            if exc.failed(gone):
+                raise ClientGone() from None
+            if exc.failed(0):
+                raise VersionTaken() from None
+            if limit is not None and exc.failed(limit):
+                raise LimitReached() from None
+            raise
 
     def add_note(self, note: Note, profile: ClientProfile) -> None:
-        self._write_with_history(note, profile)
+        self._write_with_history(note, profile, "note_count")
 
     def list_notes(self, client_id: str, limit: int, after_note_id: str | None) -> tuple[list[Note], bool]:
         """One Query, newest first: up to ``limit`` notes, and whether more follow."""
@@ -122,14 +147,23 @@ class DynamoNotesRepository:
 
     def delete_note(self, client_id: str, note_id: str, only_author: str | None) -> None:
         """Delete the note if it exists (and, when ``only_author`` is given, if they wrote it)."""
-        note = Note(keys.client_pk(client_id), keys.note_sk(note_id))
-        condition = Note.pk.exists()
-        if only_author is not None:
-            condition = condition & (Note.author_id == only_author)
+        write = tx.Tx()
+        write.delete(
+            keys.client_pk(client_id),
+            keys.note_sk(note_id),
+            condition="attribute_exists(pk)" + ("" if only_author is None else " AND author_id = :author"),
+            values=None if only_author is None else {":author": tx.s(only_author)},
+        )
+        write.update(
+            keys.client_pk(client_id),
+            keys.COUNTS,
+            "SET kind = :kind ADD note_count :minus",
+            values={":kind": tx.s("counts"), ":minus": tx.n(-1)},
+        )
         try:
-            note.delete(condition=condition)
-        except DeleteError as exc:
-            if _conditional_failure(exc):
+            write.run()
+        except tx.TransactionCancelled as exc:
+            if exc.failed(0):
                 self._refusal(client_id, note_id)
             raise
 
@@ -144,7 +178,9 @@ class DynamoNotesRepository:
         raise NoteRefused(found.author_id)
 
     def add_formula_version(self, formula: FormulaVersion, profile: ClientProfile) -> None:
-        self._write_with_history(formula, profile)
+        """A new formula (version 1) counts toward ``FORMULA_LIMIT``; a change is bounded by its version
+        number (``FORMULA_VERSION_LIMIT``, checked by the service: the version's key is the condition)."""
+        self._write_with_history(formula, profile, "formula_count" if int(formula.version) == 1 else None)
 
     def latest_formula(self, client_id: str, formula_id: str) -> FormulaVersion | None:
         """The newest version of one formula (a strongly consistent Query of one item)."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 
 from salon import clock, metrics
-from salon.data import keys
+from salon.data import keys, notes_repo
 from salon.data import models as m
 from salon.data.notes_repo import (
     ClientGone,
+    LimitReached,
     NoteMissing,
     NoteRefused,
     NotesRepository,
@@ -29,6 +30,12 @@ from salon.ids import is_ulid, new_id
 from salon.schemas.common import decode_cursor, encode_cursor
 from salon.schemas.notes import Formula, FormulaPage, FormulaWrite, Note, NoteCreate, NotePage, NoteUpdate
 from salon.services.access import ClientAccess, client_access
+
+#: The most notes and formulas a client's record holds (counted by the writes themselves, notes_repo).
+NOTE_LIMIT = notes_repo.NOTE_LIMIT
+FORMULA_LIMIT = notes_repo.FORMULA_LIMIT
+#: The most versions one formula keeps (its versions are its history; a record never grows without bound).
+FORMULA_VERSION_LIMIT = 50
 
 NOT_ALLOWED_TO_ADD = "Your role may add notes and formulas only on clients assigned to you or checked in today."
 
@@ -45,6 +52,18 @@ def _client_gone() -> NotFound:
 
 def _busy() -> Conflict:
     return Conflict("The client is being changed by someone else right now; try again.", code="write_conflict")
+
+
+def _note_limit() -> Conflict:
+    return Conflict(
+        f"This client has {NOTE_LIMIT} notes, as many as a record keeps; delete one to add another.",
+        code="note_limit_reached",
+        details={"limit": NOTE_LIMIT},
+    )
+
+
+def _formula_limit(message: str, limit: int) -> Conflict:
+    return Conflict(message, code="formula_limit_reached", details={"limit": limit})
 
 
 def _note_not_found() -> NotFound:
@@ -70,6 +89,8 @@ def add_note(caller: Caller, client_id: str, data: NoteCreate, repo: NotesReposi
         metrics.count(metrics.NOTES_ADDED)
     except ClientGone:
         raise _client_gone() from None
+    except LimitReached:
+        raise _note_limit() from None
     except WriteConflict:
         raise _busy() from None
     return to_note(note)
@@ -137,6 +158,10 @@ def add_formula(caller: Caller, client_id: str, data: FormulaWrite, repo: NotesR
         raise _client_gone() from None
     except WriteConflict:
         raise _busy() from None
+    except LimitReached:
+        raise _formula_limit(
+            f"This client has {FORMULA_LIMIT} formulas, as many as a record keeps; change one instead.", FORMULA_LIMIT
+        ) from None
     return to_formula(formula)
 
 
@@ -153,6 +178,12 @@ def change_formula(
     latest = repo.latest_formula(access.client_id, formula_id)
     if latest is None:
         raise NotFound("No such formula on this client.", code="formula_not_found")
+    if int(latest.version) >= FORMULA_VERSION_LIMIT:
+        # The next version's key is the write's condition, so concurrent changes cannot pass this together.
+        raise _formula_limit(
+            f"This formula has {FORMULA_VERSION_LIMIT} versions, as many as it keeps; add a new formula instead.",
+            FORMULA_VERSION_LIMIT,
+        )
     formula = _version(
         access.client_id,
         formula_id,
