@@ -10,7 +10,7 @@ from salon import coldstart
 
 coldstart.starting()  # Powertools' packages load only the modules this function uses
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -73,11 +73,22 @@ def set_pro_plan(pro_id: Annotated[str, Path(pattern=PRO_ID_PATTERN)], data: Pla
     return studios.set_pro_plan(current_caller(router), pro_id, data.plan)
 
 
+UNTIL_TOMORROW = {
+    "description": "Seconds until the studio-local day ends, when the provider's walk-ins start again.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
 def _described(responses: dict[int, OpenAPIResponse], **texts: str) -> dict[int, OpenAPIResponse]:
     """``documented(...)`` with route-specific descriptions (``s409="..."``), its headers and bodies kept."""
     for name, text in texts.items():
         code = int(name.removeprefix("s"))
         responses[code] = {**responses[code], "description": text}
+    return responses
+
+
+def _retry_after(responses: dict[int, OpenAPIResponse], code: int, header: Any) -> dict[int, OpenAPIResponse]:
+    responses[code] = {**responses[code], "headers": {"Retry-After": header}}
     return responses
 
 
@@ -102,7 +113,9 @@ EDIT_CONFLICT = (
 @router.post(
     "/clients",
     summary="Register a client in the caller's book",
-    responses=_described(documented(201, 409, 429), s409=DUPLICATE, s429=ASSIGNMENT_LIMIT),
+    responses=_retry_after(
+        _described(documented(201, 409, 429), s409=DUPLICATE, s429=ASSIGNMENT_LIMIT), 429, UNTIL_TOMORROW
+    ),
 )
 def create_client(data: ClientCreate) -> Response[Client]:
     client = clients.create_client(current_caller(router), data)

@@ -125,6 +125,7 @@ def test_a_provider_is_assigned_at_most_ten_walk_ins_a_day_even_all_at_once(stac
     assert statuses == [409] * 10 + [429], [a.text for a in answers]
     limited = next(i for i, a in enumerate(answers) if a.status_code == 429)
     assert answers[limited].json()["error"]["code"] == "assignment_limit"
+    assert 0 < int(answers[limited].headers["Retry-After"]) <= 86_400  # until the studio's day ends
     assert walk_ins[limited][0] not in answers[limited].text
     assert bob.get(f"/clients/{walk_ins[limited][0]}").status_code == 404
     for i, answer in enumerate(answers):

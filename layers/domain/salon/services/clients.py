@@ -131,12 +131,14 @@ def _assign_walk_in(caller: Caller, book: Book, dup: DuplicateContact) -> AppErr
     if not writes.count_duplicate_assignment(
         caller.pro_id, book.studio_id, today, DUPLICATE_ASSIGNMENTS_PER_DAY, _day_over(today)
     ):
-        return TooManyRequests(
+        limited = TooManyRequests(
             f"You were assigned {DUPLICATE_ASSIGNMENTS_PER_DAY} clients already in the studio today by registering"
             " them again; ask an admin to assign this one.",
             code="assignment_limit",
             details={"limit": DUPLICATE_ASSIGNMENTS_PER_DAY, "field": dup.field},
         )
+        limited.retry_after = _seconds_to_midnight(book.time_zone)
+        return limited
     try:
         writes.add_assignee(
             dup.existing_client_id, book.owner, caller.pro_id, stamp=_stamp(caller, REGISTERED_DUPLICATE)
@@ -144,6 +146,15 @@ def _assign_walk_in(caller: Caller, book: Book, dup: DuplicateContact) -> AppErr
     except ConditionFailed:
         return _duplicate(dup, named=False)  # deleted meanwhile
     return _duplicate(dup)
+
+
+def _seconds_to_midnight(time_zone: str) -> int:
+    """Until the studio-local day ends (a new day, new walk-ins): the 429's ``Retry-After``."""
+    from zoneinfo import ZoneInfo
+
+    now = clock.now().astimezone(ZoneInfo(time_zone))
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), now.tzinfo)
+    return max(1, int((midnight.astimezone(dt.UTC) - clock.now()).total_seconds()))  # in UTC: DST days too
 
 
 def _day_over(local_date: str) -> int:
