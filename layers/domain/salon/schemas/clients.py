@@ -32,7 +32,11 @@ class Client(ApiModel):
     client_id: str
     name: str
     phone: str | None = Field(None, description="E.164; masked for apprentices and assistants.")
-    email: str | None = Field(None, description="Lower-cased; masked for apprentices and assistants.")
+    email: str | None = Field(
+        None,
+        description="Lower-cased, an internationalised domain in its IDNA form (`xn--`); masked for apprentices "
+        "and assistants.",
+    )
     birthday: dt.date | None = None
     tags: list[str] = Field(default_factory=list)
     allergies: list[str] = Field(default_factory=list)
