@@ -116,3 +116,41 @@ def test_a_client_holds_at_most_100_formulas_of_50_versions_each(stack: Stack, p
     assert over.status_code == 409, over.text
     assert over.json()["error"]["code"] == "formula_limit_reached"
     assert over.json()["error"]["details"] == {"limit": 50}
+
+
+def test_a_kept_client_edited_after_the_leave_is_copied_as_the_pro_last_saw_it(
+    stack: Stack, pro: Callable[..., Api]
+) -> None:
+    """SPEC "Leave": an edit made while the job runs never reaches the pro, their kept copy included. Bob
+    registered Tess, so she leaves the studio with him; an admin renames her and changes her phone right
+    after the 202, while the job still works through his other clients: his new personal client carries
+    the values his view held (before: the studio's current ones, the admin's edit)."""
+    import time
+
+    from tests.integration.studio_helpers import make_studio, put_studio_client
+
+    alice, bob = pro("ka"), pro("kb")
+    studio = make_studio(stack, admin=alice.sub, members={bob.sub: "provider"})
+    for i in range(60):
+        put_studio_client(stack, studio, assignees=[bob.sub], name=f"Filler {i:03d}", phone=unique_phone())
+    time.sleep(0.01)
+    phone = unique_phone()
+    client_id = put_studio_client(
+        stack, studio, assignees=[bob.sub], name="Tess Target", created_by=bob.sub, phone=phone
+    )
+    stack.drain()
+    resp = bob.delete(f"/studios/{studio.studio_id}/members/{bob.sub}")
+    assert resp.status_code == 202, resp.text
+    edited = alice.patch(
+        f"/clients/{client_id}",
+        json={"name": "Tess Renamed By Admin", "phone": "+1 415 555 0198"},
+        headers={"If-Match": '"1"'},
+    )
+    assert edited.status_code == 200, edited.text
+    stack.drain()
+    items = bob.get("/me/clients", params={"limit": 100}).json()["items"]
+    assert not any("Renamed" in c["name"] or c.get("phone") == "+14155550198" for c in items), items
+    copies = [c for c in items if c["name"] == "Tess Target"]
+    assert len(copies) == 1
+    assert copies[0]["book"] == "personal"
+    assert copies[0]["client_id"] != client_id

@@ -324,9 +324,12 @@ def _preview_decision(pro_id: str, profile: ClientProfile) -> Decision:
     )
 
 
-def _assigned(studio_id: str, pro_id: str, limit: int, after: str | None) -> tuple[list[ClientProfile], str | None]:
+def _assigned(
+    studio_id: str, pro_id: str, limit: int, after: str | None, seen: dict[str, ClientView] | None = None
+) -> tuple[list[ClientProfile], str | None]:
     """Up to ``limit`` studio clients assigned to the pro, from their own partition (views; tombstones and
-    flags skipped) and the profiles (BatchGetItem); and the sort key to continue after, if more may follow."""
+    flags skipped) and the profiles (BatchGetItem); and the sort key to continue after, if more may follow.
+    ``seen`` is given the pro's view of each (what reached them before they left)."""
     owner = keys.book_owner_for_studio(studio_id)
     results = TableItem.query(
         keys.pro_pk(pro_id),
@@ -356,6 +359,8 @@ def _assigned(studio_id: str, pro_id: str, limit: int, after: str | None) -> tup
             and not getattr(profile, "deleted_at", None)
         ):
             mine.append(profile)
+            if seen is not None:
+                seen[view.client_id] = view
     return mine, (last if more else None)
 
 
@@ -389,6 +394,7 @@ class Outcome:
     merges: list[dict[str, Any]] = field(default_factory=list)  # the pro's merge records on this client
     new_client_id: str | None = None  # the pro's personal client the copies go to
     masked: bool = False  # the pro leaves as an apprentice or assistant: only the contact values they entered
+    as_left: ClientView | None = None  # edited after the leave: the values the pro's copy takes (their view)
 
 
 def run_departure_chunk(message: dict[str, Any]) -> None:
@@ -403,11 +409,21 @@ def run_departure_chunk(message: dict[str, Any]) -> None:
     if not isinstance(member, Member) or member.status != "leaving":
         return  # finished already (a replayed message), or never left
     started = time.monotonic()
-    profiles, last = _assigned(studio_id, pro_id, CHUNK, message.get("after"))
+    views: dict[str, ClientView] = {}
+    profiles, last = _assigned(studio_id, pro_id, CHUNK, message.get("after"), views)
     if profiles:
         with ThreadPoolExecutor(min(WORKERS, len(profiles))) as pool:
             masked = member.role in MASKED_ROLES
-            outcomes = list(pool.map(lambda p: plan_client(studio_id, pro_id, p, masked=masked), profiles))
+
+            def plan(profile: ClientProfile) -> Outcome:
+                outcome = plan_client(studio_id, pro_id, profile, masked=masked)
+                if member.left_at and str(profile.updated_at) > str(member.left_at):
+                    # Edited after the leave: nothing written since reaches the pro (SPEC "Leave"), so their
+                    # copy takes the values their view held, which the fan-out stopped updating at the leave.
+                    outcome.as_left = views.get(profile.client_id)
+                return outcome
+
+            outcomes = list(pool.map(plan, profiles))
             kept = [o for o in outcomes if o.decision.pro_keeps]
             list(pool.map(lambda o: _create_personal(studio_id, pro_id, o), kept))  # the copies' targets
             list(pool.map(lambda o: _copy_items(pro_id, o), kept))
@@ -505,7 +521,8 @@ def _new_profile(pro_id: str, outcome: Outcome) -> ClientProfile:
     if outcome.merges and not added_by(pro_id, studio_client.created_by, studio_client.brought_by):
         values = _brought_values(outcome.merges)
     else:
-        values = {name: getattr(studio_client, name, None) for name in CONTACT_FIELDS}
+        source = outcome.as_left if outcome.as_left is not None else studio_client
+        values = {name: getattr(source, name, None) for name in CONTACT_FIELDS}
         if outcome.masked:
             values |= {name: entered_value(pro_id, studio_client, name) for name in ("phone", "email")}
     profile = ClientProfile(keys.client_pk(new_client_id), keys.PROFILE)
