@@ -44,12 +44,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _strict_server_class() -> Any:
+    """moto's threaded server with its app behind devstack.s3_rules (S3 as strict as AWS's)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    from devstack import s3_rules
+
+    class StrictMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = s3_rules.wrap(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return StrictMotoServer
+
+
 class Emulator:
-    """A moto server on loopback."""
+    """A moto server on loopback; its S3 checks signatures, expiries and POST policies (devstack/s3_rules.py)."""
 
     def __init__(self, port: int) -> None:
-        from moto.server import ThreadedMotoServer
-
         from devstack import moto_patches
 
         moto_patches.apply()
@@ -57,7 +73,7 @@ class Emulator:
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server = _strict_server_class()(ip_address="127.0.0.1", port=port, verbose=False)
 
     def start(self) -> None:
         self._server.start()
@@ -71,7 +87,7 @@ class Emulator:
             endpoint_url=self.endpoint,
             region_name=LOCAL_REGION,
             aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the emulator takes any
+            aws_secret_access_key="local",  # noqa: S106 - the local stack's fixed credentials (devstack.s3_rules)
         )
 
 

@@ -1,8 +1,9 @@
 """Files and photos over HTTP on the local stack: presigned POSTs, real multipart uploads to the
 emulator's S3, confirmation by the bucket's events, thumbnails, the 20-file limit under concurrency.
 
-moto does not enforce POST policies, so bad objects are uploaded the same way an app would (with
-the returned url and fields, altered) and the S3 event path must throw them out."""
+The emulator's S3 enforces POST policies, signatures and expiries as AWS does (devstack/s3_rules.py):
+objects outside a grant are refused by S3 itself; objects inside it whose content lies (magic bytes,
+a corrupt image), or objects that reach a key another way, must be thrown out by the S3 event path."""
 
 from __future__ import annotations
 
@@ -56,6 +57,17 @@ PDF = (
 )
 
 
+def padded(body: bytes, size: int) -> bytes:
+    """``body`` grown to exactly ``size`` bytes (decoders ignore what follows the image): what a grant allows."""
+    assert len(body) <= size
+    return body + b"\0" * (size - len(body))
+
+
+def other_bytes(body: bytes) -> bytes:
+    """Another JPEG-looking body of the same length (a second POST that a reused grant still allows)."""
+    return body[:3] + bytes(255 - b for b in body[3:])
+
+
 def premium_client(stack: Stack, pro: Callable[..., Api], name: str = "ana") -> tuple[Api, str]:
     """A solo pro on the premium plan and one client of theirs."""
     owner = pro(name)
@@ -69,12 +81,20 @@ def ask(api: Api, client_id: str, content_type: str, size: int, **extra: Any) ->
     return api.post(f"/clients/{client_id}/uploads", json={"content_type": content_type, "size": size, **extra})
 
 
-def post_file(grant: dict[str, Any], body: bytes, content_type: str | None = None) -> requests.Response:
-    """The app's multipart POST straight to S3 with the grant's url and fields (optionally lying about the type)."""
+def send_file(grant: dict[str, Any], body: bytes, content_type: str | None = None) -> requests.Response:
+    """The app's multipart POST straight to S3 with the grant's url and fields (optionally lying about the type).
+
+    The emulator's S3 enforces the POST policy as AWS does (devstack/s3_rules.py): a body or type outside the
+    grant is refused there."""
     fields = dict(grant["fields"])
     if content_type is not None:
         fields["Content-Type"] = content_type
-    resp = requests.post(grant["url"], data=fields, files={"file": ("upload", body)}, timeout=30)
+    return requests.post(grant["url"], data=fields, files={"file": ("upload", body)}, timeout=30)
+
+
+def post_file(grant: dict[str, Any], body: bytes, content_type: str | None = None) -> requests.Response:
+    """``send_file`` that S3 must accept."""
+    resp = send_file(grant, body, content_type)
     assert resp.status_code in (200, 201, 204), resp.text
     return resp
 
@@ -244,9 +264,18 @@ def test_bad_objects_are_deleted_and_free_their_slot(
     assert resp.status_code == 201, resp.text
     grant = resp.json()
     assert used(stack, client_id) == 1
-    post_file(grant, data, sent_type)  # the emulator stores it: moto ignores the policy
-    stack.drain()
     key = f"clients/{client_id}/{grant['upload_id']}"
+    if case in ("bigger than declared", "another content type"):
+        # S3 itself refuses a POST outside its policy (devstack/s3_rules.py, as AWS does) ...
+        refused = send_file(grant, data, sent_type)
+        assert refused.status_code == (400 if case == "bigger than declared" else 403), refused.text
+        assert ("EntityTooLarge" if case == "bigger than declared" else "Policy Condition failed") in refused.text
+        assert not live_object(stack, key)
+        # ... and an object that reaches the key another way is still thrown out by the S3 event.
+        stack.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data, ContentType=sent_type or declared)
+    else:
+        post_file(grant, data, sent_type)
+    stack.drain()
     assert not live_object(stack, key), case
     assert not live_object(stack, key + ".thumb.jpg"), case
     assert files(owner, client_id) == [], case
@@ -279,7 +308,7 @@ def test_a_later_version_of_a_confirmed_file_is_deleted_and_duplicates_change_no
     first = s3.head_object(Bucket=BUCKET, Key=key)["VersionId"]
 
     # The same POST again while the policy is still valid: a second version of a confirmed key.
-    post_file(grant, image_bytes("JPEG", (300, 200), "red"))
+    post_file(grant, other_bytes(body))  # within the policy: the same size and type
     stack.drain()
     versions = [v for v in s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"] if v["Key"] == key]
     assert [v["VersionId"] for v in versions] == [first]
@@ -357,7 +386,7 @@ def test_a_lapsed_reservation_frees_its_slot(stack: Stack, pro: Callable[..., Ap
     assert ask(owner, client_id, "image/jpeg", 1000).status_code == 409
 
     # The lapsed upload's object arriving late finds no reservation and is removed.
-    post_file(stale, image_bytes("JPEG", (32, 32)))
+    post_file(stale, padded(image_bytes("JPEG", (32, 32)), 1000))
     stack.drain()
     assert not live_object(stack, f"clients/{client_id}/{stale['upload_id']}")
     assert used(stack, client_id) == 20
