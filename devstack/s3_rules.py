@@ -27,6 +27,7 @@ loose) in production. For requests to the emulator's S3 this layer applies, alwa
   AccessDenied`` "Invalid according to Policy: Extra input fields: ...").
 - **DeleteObjects in quiet mode** answers only the keys it failed to delete
   (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html); moto lists every key.
+- **Event records** name the object's ``versionId`` (:func:`patch_event_records`); moto's do not.
 
 Time is the stack's (:func:`devstack.clock.now`), so ``POST /__devstack/clock`` expires links.
 Processes that run handlers sign with the stack's time as well (:func:`devstack.clock.apply`
@@ -430,5 +431,34 @@ def _moto_buckets() -> list[str]:
     return list(s3_backends.bucket_accounts)
 
 
+_events_patched = False
+
+
+def patch_event_records() -> None:
+    """S3 event records carry the object's ``versionId`` in a versioned bucket (and a ``sequencer``); moto's
+    carry neither, so a handler that deletes "the object of this event" would only add a delete marker
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html)."""
+    global _events_patched
+    if _events_patched:
+        return
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+
+    def _get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event: dict[str, Any] = original(event_name, bucket, key, notification_id)
+        version = getattr(key, "version_id", None)
+        for record in event.get("Records", []):
+            obj = record["s3"]["object"]
+            if version and str(version) != "null":
+                obj["versionId"] = str(version)
+            obj.setdefault("sequencer", f"{int(clock.now() * 1_000_000):016X}")
+        return event
+
+    notifications._get_s3_event = _get_s3_event
+    _events_patched = True
+
+
 def wrap(app: WsgiApp) -> WsgiApp:
+    patch_event_records()
     return StrictS3(app)

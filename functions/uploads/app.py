@@ -44,6 +44,7 @@ def _error(description: str) -> OpenAPIResponse:
 NOT_FOUND = _error("No such client (or not one the caller may see), or no such file.")
 FORBIDDEN = _error("`plan_required` on a basic plan, or `forbidden` for a role that may not manage files.")
 LIMIT = _error("`file_limit_reached`: the client already holds its files (confirmed or pending).")
+KEPT = _error("`delete_incomplete`: S3 kept part of the file; it is still listed, try again.")
 
 
 @router.post(
@@ -67,8 +68,8 @@ def list_files(client_id: ClientId) -> FileList:
 
 @router.delete(
     "/clients/<client_id>/uploads/<upload_id>",
-    summary="Delete a file and its thumbnail; frees its slot",
-    responses={204: {"description": "Deleted."}, 403: FORBIDDEN, 404: NOT_FOUND},
+    summary="Delete a file and its thumbnail for good (every stored version); frees its slot",
+    responses={204: {"description": "Deleted."}, 403: FORBIDDEN, 404: NOT_FOUND, 503: KEPT},
 )
 def delete_file(client_id: ClientId, upload_id: UploadId) -> Response[Any]:
     uploads.delete_file(current_caller(router), client_id, upload_id)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from PIL import Image
@@ -562,3 +563,83 @@ def test_studio_client_files_go_with_an_admins_delete_but_not_with_a_pros_remova
     stack.drain()
     stack.drain()
     assert _object_keys(stack, client_id) == []
+
+
+def test_a_reused_grant_never_replaces_the_confirmed_download(stack: Stack, pro: Callable[..., Api]) -> None:
+    """Issue 16 item 5: a grant stays valid for its 10 minutes, so the app (or anyone holding it) can POST a
+    second object to the confirmed key. Links name the confirmed version: the file list and the Client Log
+    serve the first bytes even while the second version is the key's latest."""
+    owner, client_id = premium_client(stack, pro)
+    body = image_bytes("JPEG", (300, 200))
+    grant = upload(stack, owner, client_id, "image/jpeg", body)
+    (before,) = files(owner, client_id)
+
+    # The second object's S3 event is late (an asynchronous invocation may be retried for hours, or fail):
+    # the bucket notifies nothing while it is written, so only the links decide what is served.
+    s3 = stack.client("s3")
+    notifications = s3.get_bucket_notification_configuration(Bucket=BUCKET)
+    notifications.pop("ResponseMetadata", None)
+    s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={})
+    try:
+        post_file(grant, other_bytes(body))  # accepted by S3: the same key, type and size the grant allows
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration=notifications)
+    key = f"clients/{client_id}/{grant['upload_id']}"
+    assert requests.get(url_of_latest(stack, key), timeout=30).content != body  # the key now holds other bytes
+    (listed,) = files(owner, client_id)
+    log = owner.get(f"/clients/{client_id}/log")
+    assert log.status_code == 200, log.text
+    (logged,) = log.json()["files"]
+    for url in (before["download_url"], listed["download_url"], logged["download_url"]):
+        got = requests.get(url, timeout=30)
+        assert got.status_code == 200, got.text
+        assert got.content == body  # never the second POST's bytes
+
+
+def url_of_latest(stack: Stack, key: str) -> str:
+    """A SigV4 link to the key's latest version (what a link without a version id serves)."""
+    from botocore.config import Config
+
+    signer = boto3.client(
+        "s3",
+        endpoint_url=stack.emulator,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(signature_version="s3v4"),
+    )
+    return str(signer.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=60))
+
+
+def test_client_log_links_are_sigv4_and_served(stack: Stack, pro: Callable[..., Api]) -> None:
+    """The Client Log's photo links must work on a bucket created today: S3 refuses SigV2 there
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingAWSSDK.html#UsingAWSSDK-sig2-deprecation),
+    and so does the local stack's S3."""
+    owner, client_id = premium_client(stack, pro)
+    body = image_bytes("PNG", (120, 90))
+    upload(stack, owner, client_id, "image/png", body, profile=True)
+    log = owner.get(f"/clients/{client_id}/log").json()
+    photo = log["profile_photo"]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in photo["download_url"]
+    assert requests.get(photo["download_url"], timeout=30).content == body
+    thumb = requests.get(photo["thumbnail_url"], timeout=30)
+    assert thumb.status_code == 200, thumb.text
+    assert thumb.content.startswith(b"\xff\xd8\xff")
+
+
+def test_deleting_a_file_leaves_no_version_behind(stack: Stack, pro: Callable[..., Api]) -> None:
+    """The bucket is versioned: a delete without a version id only hides a file under a delete marker
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeletingObjectVersions.html). Deleting a file removes
+    every version of it and of its thumbnail."""
+    owner, client_id = premium_client(stack, pro)
+    body = image_bytes("JPEG", (200, 100))
+    grant = upload(stack, owner, client_id, "image/jpeg", body)
+    post_file(grant, other_bytes(body))  # a second version (thrown out by the event, or not yet)
+    key = f"clients/{client_id}/{grant['upload_id']}"
+    resp = owner.delete(f"/clients/{client_id}/uploads/{grant['upload_id']}")
+    assert resp.status_code == 204, resp.text
+    stack.drain()
+    listing = stack.client("s3").list_object_versions(Bucket=BUCKET, Prefix=key)
+    assert listing.get("Versions", []) == []
+    assert listing.get("DeleteMarkers", []) == []
+    assert used(stack, client_id) == 0

@@ -313,3 +313,27 @@ def test_the_stacks_own_clients_still_work(emulator: Emulator) -> None:
             aws_secret_access_key="local",
         ).get_object(Bucket=BUCKET, Key="own")
     assert raised.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_event_records_name_the_objects_version(emulator: Emulator) -> None:
+    """In a versioned bucket each ObjectCreated record carries the new object's versionId:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html"""
+    s3, sqs = emulator.client("s3"), emulator.client("sqs")
+    emulator.client("s3").create_bucket(Bucket="strict-events")
+    s3.put_bucket_versioning(Bucket="strict-events", VersioningConfiguration={"Status": "Enabled"})
+    url = sqs.create_queue(QueueName="strict-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket="strict-events",
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    version = s3.put_object(Bucket="strict-events", Key="k", Body=b"x")["VersionId"]
+    records = []
+    for _ in range(5):
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            records.extend(json.loads(message["Body"]).get("Records", []))
+        if records:
+            break
+    (record,) = records
+    assert record["s3"]["object"]["versionId"] == version
+    assert record["s3"]["object"]["sequencer"]

@@ -71,8 +71,8 @@ def test_s3_rights_only_where_files_are_handled(template: Template) -> None:
             for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         ]
         if fn.logical_id == "ClientsFunction":
-            # the Client Log signs short-lived GET links of the client's files: reading, nothing else
-            assert [a for a in actions if a.startswith("s3:")] == ["s3:GetObject"]
+            # the Client Log signs short-lived GET links of the client's files (their confirmed version): reading only
+            assert [a for a in actions if a.startswith("s3:")] == ["s3:GetObject", "s3:GetObjectVersion"]
         elif fn.logical_id not in {"UploadsFunction", "JobsFunction"}:
             assert not any(a.startswith("s3:") for a in actions), fn.logical_id
 

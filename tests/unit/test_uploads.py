@@ -183,7 +183,8 @@ def test_request_and_list_stay_within_budget_and_reserve_without_reading(
     api_calls.clear()
     deleted = invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")
     assert deleted["statusCode"] == 204
-    assert [c for c in api_calls if not c.endswith("Objects")] == ["BatchGetItem", "DeleteItem", "UpdateItem"]
+    s3_calls = ("ListObjectVersions", "DeleteObjects")
+    assert [c for c in api_calls if c not in s3_calls] == ["BatchGetItem", "DeleteItem", "UpdateItem"]
 
 
 def test_a_full_counter_is_refused_after_one_conditional_write(
@@ -258,6 +259,7 @@ def test_system_copies_are_registered_once_and_confirmed(
     for gone in (copy.object_key, thumbnail):
         with pytest.raises(ClientError):
             s3.head_object(Bucket=BUCKET, Key=gone)
+        assert _versions(s3, gone) == []  # every version, not a delete marker over them
 
 
 def test_a_thumbnail_event_is_kept_and_a_stray_thumbnail_removed(
@@ -304,6 +306,7 @@ def test_deleting_a_clients_files_removes_every_object_including_moved_ones(aws:
     assert uploads.delete_client_files(client_id) == 3
     remaining = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="clients/").get("Contents", [])]
     assert remaining == [other]
+    assert [k for k, _ in _versions(s3, "clients/")] == [other]  # no version kept under a delete marker
 
 
 def test_profile_photo_is_the_latest_confirmed_flagged_upload() -> None:
@@ -352,3 +355,174 @@ def test_a_repeated_event_for_a_file_moved_by_a_merge_keeps_the_object(
     listed = invoke("GET", f"/clients/{survivor}/uploads", "bea")
     assert [f["upload_id"] for f in listed["json"]["items"]] == [granted["json"]["upload_id"]]
     assert TableItem.get(keys.client_pk(survivor), keys.QUOTA).used == 1  # type: ignore[attr-defined]
+
+
+# ------------------------------------------ links, versions, deletion for good (issue 15 item 2, issue 16 item 5)
+
+
+def _versions(s3: Any, prefix: str) -> list[tuple[str, str]]:
+    listing = s3.list_object_versions(Bucket=BUCKET, Prefix=prefix)
+    return [(v["Key"], v["VersionId"]) for v in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]]
+
+
+def _confirmed(invoke: Callable[..., dict[str, Any]], client_id: str, body: bytes) -> tuple[str, str, str]:
+    """A confirmed JPEG of ``client_id`` (and its thumbnail): its upload id, key and confirmed version."""
+    s3 = boto3.client("s3")
+    granted = invoke("POST", f"/clients/{client_id}/uploads", "ana", {"content_type": "image/jpeg", "size": len(body)})
+    upload_id = granted["json"]["upload_id"]
+    key = f"clients/{client_id}/{upload_id}"
+    version = s3.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType="image/jpeg")["VersionId"]
+    invoke("S3", "", "", _s3_event(key, version))
+    return upload_id, key, version
+
+
+def test_every_presigned_link_is_sigv4_on_the_buckets_regional_endpoint(
+    aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 refuses SigV2 on buckets created after June 24, 2020
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingAWSSDK.html#UsingAWSSDK-sig2-deprecation), and a
+    new bucket answers the global endpoint with redirects for up to a day, which a browser's CORS POST does not
+    follow (https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html): POST grants, file lists
+    and the Client Log's links are all SigV4 on https://<bucket>.s3.<region>.amazonaws.com."""
+    from salon.data import uploads_repo
+    from salon.services import client_log
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    for cached in ("s3_client", "_s3"):
+        if hasattr(getattr(uploads_repo, cached, None), "cache_clear"):
+            getattr(uploads_repo, cached).cache_clear()
+    monkeypatch.setattr(client_log, "_s3", None, raising=False)
+    try:
+        endpoint = f"https://{BUCKET}.s3.eu-west-1.amazonaws.com/"
+        post = uploads_repo.file_store.presign_post("clients/c/u", "image/png", 10, 600)
+        assert post["url"] == endpoint
+        assert post["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+        assert "/eu-west-1/s3/aws4_request" in post["fields"]["x-amz-credential"]
+        logged = client_log._file(
+            {
+                "status": "confirmed",
+                "upload_id": "u",
+                "content_type": "image/jpeg",
+                "size": 3,
+                "created_at": "2026-01-01T00:00:00.000Z",
+                "object_key": "clients/c/u",
+                "version_id": "v1",
+                "thumbnail_key": "clients/c/u.thumb.jpg",
+            }
+        )
+        assert logged is not None
+        for url in (logged[1].download_url, logged[1].thumbnail_url):
+            assert str(url).startswith(endpoint + "clients/c/u"), url
+            assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in str(url), url
+            assert "AWSAccessKeyId" not in str(url)
+        assert "versionId=v1" in str(logged[1].download_url)
+    finally:
+        for cached in ("s3_client", "_s3"):
+            if hasattr(getattr(uploads_repo, cached, None), "cache_clear"):
+                getattr(uploads_repo, cached).cache_clear()
+
+
+def test_links_name_the_confirmed_version(invoke: Callable[..., dict[str, Any]], aws: Template) -> None:
+    """A second object POSTed to a confirmed key (a reused grant) is never what the file's links serve."""
+    client_id = _seed("ana")
+    s3 = boto3.client("s3")
+    upload_id, key, version = _confirmed(invoke, client_id, _image("JPEG", (64, 64)))
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"\xff\xd8\xffnot the confirmed photo", ContentType="image/jpeg")
+    (item,) = invoke("GET", f"/clients/{client_id}/uploads", "ana")["json"]["items"]
+    assert f"versionId={version}" in item["download_url"]
+    thumb_version = repository.get_upload(client_id, upload_id).thumbnail_version_id  # type: ignore[union-attr]
+    assert thumb_version
+    assert f"versionId={thumb_version}" in item["thumbnail_url"]
+
+
+def test_deleting_a_file_deletes_every_version_of_it_and_its_thumbnail(
+    invoke: Callable[..., dict[str, Any]], aws: Template
+) -> None:
+    """In a versioned bucket a delete without a version id only adds a delete marker and keeps every version
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeletingObjectVersions.html): deleting a file for good
+    deletes each version (and marker) of the object and of its thumbnail."""
+    client_id = _seed("ana")
+    s3 = boto3.client("s3")
+    upload_id, key, _ = _confirmed(invoke, client_id, _image("JPEG", (64, 64)))
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"a later version", ContentType="image/jpeg")
+    assert len(_versions(s3, key)) == 3  # two of the photo, one of the thumbnail
+    assert invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")["statusCode"] == 204
+    assert _versions(s3, key) == []
+    assert TableItem.get(keys.client_pk(client_id), keys.QUOTA).used == 0  # type: ignore[attr-defined]
+
+
+def test_a_delete_s3_refuses_in_part_is_not_reported_done(
+    invoke: Callable[..., dict[str, Any]], aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DeleteObjects answers 200 and lists the keys it could not delete in Errors
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html): they are retried, and when S3 keeps
+    one the DELETE answers 503 delete_incomplete and the file stays listed, its slot held."""
+    from salon.data import uploads_repo
+
+    client_id = _seed("ana")
+    s3 = boto3.client("s3")
+    upload_id, key, version = _confirmed(invoke, client_id, _image("JPEG", (64, 64)))
+    real = boto3.client("s3")
+    calls: list[int] = []
+
+    class Refusing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def delete_objects(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append(len(kwargs["Delete"]["Objects"]))
+            kept = [o for o in kwargs["Delete"]["Objects"] if o["Key"] == key]
+            others = [o for o in kwargs["Delete"]["Objects"] if o["Key"] != key]
+            if others:
+                real.delete_objects(Bucket=kwargs["Bucket"], Delete={"Objects": others, "Quiet": True})
+            errors = [{**o, "Code": "InternalError", "Message": "We encountered an internal error."} for o in kept]
+            return {"Errors": errors} if errors else {}
+
+    monkeypatch.setattr(uploads_repo, "_s3", Refusing)
+    deleted = invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")
+    assert deleted["statusCode"] == 503, deleted
+    assert deleted["json"]["error"]["code"] == "delete_incomplete"
+    assert len(calls) >= 2  # the failed key was tried again
+    assert (key, version) in _versions(s3, key)
+    listed = invoke("GET", f"/clients/{client_id}/uploads", "ana")["json"]["items"]
+    assert [f["upload_id"] for f in listed] == [upload_id]
+    assert TableItem.get(keys.client_pk(client_id), keys.QUOTA).used == 1  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(uploads_repo, "_s3", lambda: real)
+    assert invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")["statusCode"] == 204
+    assert _versions(s3, key) == []
+
+
+def test_the_cascade_deletes_every_version_and_checks_errors(aws: Template, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client's deletion removes every version and delete marker of its files, moved ones included; an error
+    S3 reports for a key fails the cascade (its job chunk is retried) instead of passing for done."""
+    from salon.data import uploads_repo
+
+    client_id = str(ULID())
+    s3 = boto3.client("s3")
+    key = f"clients/{client_id}/{ULID()}"
+    for body in (b"one", b"two"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    s3.delete_object(Bucket=BUCKET, Key=key)  # a delete marker over both
+    real = boto3.client("s3")
+
+    class Refusing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def delete_objects(self, **kwargs: Any) -> dict[str, Any]:
+            return {
+                "Errors": [
+                    {**o, "Code": "AccessDenied", "Message": "Access Denied"} for o in kwargs["Delete"]["Objects"]
+                ]
+            }
+
+    monkeypatch.setattr(uploads_repo, "_s3", Refusing)
+    with pytest.raises(uploads_repo.DeleteIncomplete):
+        uploads.delete_client_files(client_id)
+    monkeypatch.setattr(uploads_repo, "_s3", lambda: real)
+    assert uploads.delete_client_files(client_id) == 1
+    assert _versions(s3, f"clients/{client_id}/") == []

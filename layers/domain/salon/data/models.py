@@ -332,7 +332,8 @@ class Upload(TableItem, discriminator="upload"):
     profile = BooleanAttribute(default=False)
     object_key = UnicodeAttribute()  # kept on the item: a merge moves the item, not the object
     thumbnail_key = UnicodeAttribute(null=True)
-    version_id = UnicodeAttribute(null=True)  # the S3 version that was confirmed
+    version_id = UnicodeAttribute(null=True)  # the S3 version that was confirmed: its links name it
+    thumbnail_version_id = UnicodeAttribute(null=True)  # the thumbnail's S3 version (links name it too)
     uploaded_by = UnicodeAttribute()
     system = BooleanAttribute(default=False)  # registered by the system (copies), not by an app
     created_at = UnicodeAttribute()

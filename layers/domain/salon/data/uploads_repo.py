@@ -58,13 +58,17 @@ class UploadsRepository(Protocol):
 
     def confirm(self, client_id: str, upload_id: str, version_id: str | None, confirmed_at: str) -> bool: ...
 
-    def set_thumbnail(self, client_id: str, upload_id: str, version_id: str | None, key: str) -> None: ...
+    def set_thumbnail(
+        self, client_id: str, upload_id: str, version_id: str | None, key: str, thumbnail_version_id: str | None = None
+    ) -> None: ...
 
     def clear_profile(self, client_id: str, upload_id: str) -> None: ...
 
     def delete_pending(self, client_id: str, upload_id: str, lapsed_before: int | None = None) -> bool: ...
 
     def delete_upload(self, client_id: str, upload_id: str) -> Upload | None: ...
+
+    def restore_upload(self, upload: Upload) -> None: ...
 
     def add_history(self, client_id: str, pro_id: str) -> None: ...
 
@@ -196,18 +200,25 @@ class DynamoUploadsRepository:
             return False
         return True
 
-    def set_thumbnail(self, client_id: str, upload_id: str, version_id: str | None, key: str) -> None:
-        """Record the thumbnail of the confirmed version (no-op if the file was deleted meanwhile)."""
+    def set_thumbnail(
+        self, client_id: str, upload_id: str, version_id: str | None, key: str, thumbnail_version_id: str | None = None
+    ) -> None:
+        """Record the thumbnail (and its S3 version, which its links name) of the confirmed version
+        (no-op if the file was deleted meanwhile)."""
         condition = "#status = :confirmed"
         values: dict[str, Any] = {":confirmed": {"S": CONFIRMED}, ":k": {"S": key}}
+        update = "SET thumbnail_key = :k"
         if version_id:
             condition += " AND version_id = :v"
             values[":v"] = {"S": version_id}
+        if thumbnail_version_id:
+            update += ", thumbnail_version_id = :tv"
+            values[":tv"] = {"S": thumbnail_version_id}
         with contextlib.suppress(ConditionFailed):
             update_item(
                 keys.client_pk(client_id),
                 keys.upload_sk(upload_id),
-                "SET thumbnail_key = :k",
+                update,
                 values=values,
                 condition=condition,
                 names={"#status": "status"},
@@ -263,6 +274,13 @@ class DynamoUploadsRepository:
         item = TableItem.from_raw_data(resp.get("Attributes") or {})
         return item if isinstance(item, Upload) else None
 
+    def restore_upload(self, upload: Upload) -> None:
+        """Put back a file's item that ``delete_upload`` took (its objects could not all be deleted)."""
+        from pynamodb.exceptions import PutError
+
+        with contextlib.suppress(PutError):  # already back (a concurrent retry): nothing to do
+            upload.save(condition=Upload.pk.does_not_exist())
+
 
 @dataclass(frozen=True)
 class ObjectHead:
@@ -271,18 +289,22 @@ class ObjectHead:
     version_id: str | None
 
 
+class DeleteIncomplete(RuntimeError):
+    """S3 kept object versions a DeleteObjects call named (its per-key ``Errors``), after retries."""
+
+
 class FileStore(Protocol):
     def presign_post(self, key: str, content_type: str, size: int, expires_in: int) -> dict[str, Any]: ...
 
-    def presign_get(self, key: str, expires_in: int) -> str: ...
+    def presign_get(self, key: str, expires_in: int, version_id: str | None = None) -> str: ...
 
     def head(self, key: str, version_id: str | None = None) -> ObjectHead | None: ...
 
     def read(self, key: str, version_id: str | None = None, first_bytes: int | None = None) -> bytes | None: ...
 
-    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+    def put(self, key: str, body: bytes, content_type: str) -> str | None: ...
 
-    def copy(self, source_key: str, key: str) -> None: ...
+    def copy(self, source_key: str, key: str, source_version_id: str | None = None) -> None: ...
 
     def delete(self, key: str, version_id: str | None = None) -> None: ...
 
@@ -292,11 +314,29 @@ class FileStore(Protocol):
 
 
 @lru_cache(maxsize=1)
-def _s3() -> Any:
+def s3_client() -> Any:
+    """The one S3 client of the domain layer, for calls and for presigned links.
+
+    Links must work on a bucket created today: SigV4 only (S3 refuses SigV2 on buckets created after
+    June 2020), signed for the function's region (``AWS_REGION``) and on the bucket's regional,
+    virtual-hosted endpoint (``https://<bucket>.s3.<region>.amazonaws.com``). botocore's default is the
+    global ``s3.amazonaws.com``, which answers a new bucket outside us-east-1 with redirects a
+    browser's POST (CORS) does not follow. A custom endpoint (``AWS_ENDPOINT_URL``: the local stack's
+    emulator on an IP address) gets path-style URLs on it.
+    """
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+    config = Config(
+        signature_version="s3v4",
+        retries={"mode": "standard"},
+        s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+    )
+    return boto3.client("s3", config=config)
+
+
+_s3 = s3_client
+_DELETE_ATTEMPTS = 3
 
 
 def _missing(exc: ClientError) -> bool:
@@ -322,10 +362,13 @@ class S3FileStore:
         )
         return result
 
-    def presign_get(self, key: str, expires_in: int) -> str:
-        return str(
-            _s3().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in)
-        )
+    def presign_get(self, key: str, expires_in: int, version_id: str | None = None) -> str:
+        """A GET of exactly ``version_id`` when given (the confirmed version: a later POST to the key is never
+        served in its place)."""
+        params = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        return str(_s3().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
 
     def head(self, key: str, version_id: str | None = None) -> ObjectHead | None:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -354,11 +397,17 @@ class S3FileStore:
         body: bytes = resp["Body"].read()
         return body
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        _s3().put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+    def put(self, key: str, body: bytes, content_type: str) -> str | None:
+        """Write an object; its version id."""
+        resp = _s3().put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        version: str | None = resp.get("VersionId")
+        return version
 
-    def copy(self, source_key: str, key: str) -> None:
-        _s3().copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key})
+    def copy(self, source_key: str, key: str, source_version_id: str | None = None) -> None:
+        source = {"Bucket": self.bucket, "Key": source_key}
+        if source_version_id:
+            source["VersionId"] = source_version_id
+        _s3().copy_object(Bucket=self.bucket, Key=key, CopySource=source)
 
     def delete(self, key: str, version_id: str | None = None) -> None:
         """Delete one version (a rejected object), or the object (a delete marker; lifecycle expires the rest)."""
@@ -368,19 +417,56 @@ class S3FileStore:
         _s3().delete_object(**params)
 
     def delete_keys(self, object_keys: list[str]) -> int:
-        deleted = 0
-        for start in range(0, len(object_keys), 1000):
-            chunk = object_keys[start : start + 1000]
-            _s3().delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
-            deleted += len(chunk)
-        return deleted
+        """Delete exactly these keys for good: every version and delete marker of each (the bucket is
+        versioned, so a delete without a version id would only hide them). One ListObjectVersions per
+        key that no other key of the list starts (a file and its ``.thumb.jpg`` cost one), then
+        DeleteObjects by version. Returns how many of the keys had anything to delete."""
+        wanted = set(object_keys)
+        prefixes: list[str] = []
+        for name in sorted(wanted):
+            if not prefixes or not name.startswith(prefixes[-1]):
+                prefixes.append(name)
+        entries = [e for p in prefixes for e in self._versions(p) if e["Key"] in wanted]
+        self._delete_versions(entries)
+        return len({e["Key"] for e in entries})
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every current object under a prefix (files and thumbnails of one client)."""
-        found: list[str] = []
-        for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            found.extend(obj["Key"] for obj in page.get("Contents", []))
-        return self.delete_keys(found)
+        """Delete for good every version and delete marker under a prefix (files and thumbnails of one
+        client); returns how many keys had any."""
+        entries = self._versions(prefix)
+        self._delete_versions(entries)
+        return len({e["Key"] for e in entries})
+
+    def _versions(self, prefix: str) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = []
+        for page in _s3().get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                found.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+        return found
+
+    def _delete_versions(self, entries: list[dict[str, str]]) -> None:
+        """DeleteObjects (quiet: S3 answers only what it failed to delete) in chunks of 1000; the versions
+        S3 reports in ``Errors`` are tried again, and still failing raise ``DeleteIncomplete``: never a
+        success while an object stayed."""
+        import time
+
+        for start in range(0, len(entries), 1000):
+            left = entries[start : start + 1000]
+            errors: list[dict[str, Any]] = []
+            for attempt in range(_DELETE_ATTEMPTS):
+                if attempt:
+                    time.sleep(0.05 * 2**attempt)
+                resp = _s3().delete_objects(Bucket=self.bucket, Delete={"Objects": left, "Quiet": True})
+                errors = list(resp.get("Errors") or [])
+                failed = {(e.get("Key"), e.get("VersionId")) for e in errors}
+                left = [e for e in left if (e["Key"], e["VersionId"]) in failed or (e["Key"], None) in failed]
+                if not left:
+                    break
+            if left:
+                codes = sorted({str(e.get("Code")) for e in errors})
+                raise DeleteIncomplete(
+                    f"S3 kept {len(left)} object version(s) after {_DELETE_ATTEMPTS} DeleteObjects calls: {codes}"
+                )
 
 
 repository = DynamoUploadsRepository()

@@ -199,28 +199,18 @@ def _file(values: dict[str, Any]) -> tuple[str, LogFile, bool] | None:
     fields = _pick(values, LogFile)
     fields["profile"] = bool(values.get("profile"))
     if values.get("object_key"):
-        fields["download_url"] = _presign(str(values["object_key"]))
+        fields["download_url"] = _presign(str(values["object_key"]), values.get("version_id"))
     if values.get("thumbnail_key"):
-        fields["thumbnail_url"] = _presign(str(values["thumbnail_key"]))
+        fields["thumbnail_url"] = _presign(str(values["thumbnail_key"]), values.get("thumbnail_version_id"))
     out = LogFile.model_validate(fields)
     return str(values.get("confirmed_at") or values.get("created_at") or ""), out, out.profile
 
 
-_s3: Any = None
+def _presign(key: str, version_id: Any) -> str:
+    """A short-lived GET of the confirmed version of a client's file: signed locally, no call to S3.
 
+    The uploads store's presigner: SigV4 on the bucket's regional endpoint, naming the version.
+    """
+    from salon.data.uploads_repo import file_store
 
-def _presign(key: str) -> str:
-    """A short-lived GET of a client's file: signed locally, no call to S3."""
-    global _s3
-    if _s3 is None:
-        import boto3
-
-        _s3 = boto3.client("s3")
-    settings = get_settings()
-    return str(
-        _s3.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": settings.uploads_bucket, "Key": key},
-            ExpiresIn=settings.download_url_ttl_seconds,
-        )
-    )
+    return file_store.presign_get(key, get_settings().download_url_ttl_seconds, str(version_id) if version_id else None)

@@ -36,6 +36,7 @@ from salon.data.models import Upload
 from salon.data.uploads_repo import (
     CONFIRMED,
     PENDING,
+    DeleteIncomplete,
     FileStore,
     UploadsRepository,
     client_prefix,
@@ -44,7 +45,7 @@ from salon.data.uploads_repo import (
     repository,
     thumbnail_key,
 )
-from salon.errors import Conflict, Forbidden, NotFound
+from salon.errors import AppError, Conflict, Forbidden, NotFound
 from salon.identity import Caller
 from salon.ids import ULID_PATTERN, new_id
 from salon.schemas.uploads import IMAGE_TYPES, FileList, StoredFile, UploadGrant, UploadRequest
@@ -141,18 +142,38 @@ def delete_file(
     repo: UploadsRepository = repository,
     store: FileStore = file_store,
 ) -> None:
-    """Delete the file's item (frees its slot), then its object and thumbnail.
+    """Delete the file for good: its item, then every S3 version of its object and thumbnail; then its slot.
 
-    A pending upload can be cancelled the same way: if its object arrives later, no reservation
-    matches it and the S3 event deletes it.
+    The item is taken first (one DeleteItem returning it: a merged file's object key is only named
+    there), so a late S3 event for the key finds no reservation and deletes what arrives. If S3 keeps
+    a version (DeleteObjects' per-key errors, after retries) the item is put back and the call fails:
+    the file stays listed and the app can try again; it is never reported deleted while an object
+    stayed. A pending upload can be cancelled the same way.
     """
     access = client_access(caller, client_id)
     access.require(access.can_manage_files, "Your role may not delete files of this client.")
     upload = repo.delete_upload(access.client_id, upload_id)
     if upload is None:
         raise NotFound("No such file.", code="upload_not_found")
+    try:
+        store.delete_keys([upload.object_key, upload.thumbnail_key or thumbnail_key_of(upload)])
+    except DeleteIncomplete as exc:
+        repo.restore_upload(upload)
+        logger.warning("file not deleted: S3 kept versions", extra={"key": upload.object_key, "error": str(exc)})
+        raise AppError(
+            "The file could not be deleted completely; it is still listed. Try again.",
+            code="delete_incomplete",
+            status=503,
+        ) from exc
+    except Exception:
+        repo.restore_upload(upload)
+        raise
     repo.release_slot(access.client_id)
-    store.delete_keys([key for key in (upload.object_key, upload.thumbnail_key) if key])  # one S3 call
+
+
+def thumbnail_key_of(upload: Upload) -> str:
+    """Where a thumbnail of this file is (or would be) written: beside its object."""
+    return f"{upload.object_key}.thumb.jpg"
 
 
 def to_stored_file(upload: Upload, store: FileStore, *, profile: bool, expires_at: dt.datetime) -> StoredFile:
@@ -165,8 +186,10 @@ def to_stored_file(upload: Upload, store: FileStore, *, profile: bool, expires_a
         profile=profile,
         uploaded_by=upload.uploaded_by,
         uploaded_at=dt.datetime.fromisoformat(upload.confirmed_at or upload.created_at),
-        download_url=store.presign_get(upload.object_key, ttl),
-        thumbnail_url=store.presign_get(upload.thumbnail_key, ttl) if upload.thumbnail_key else None,
+        download_url=store.presign_get(upload.object_key, ttl, upload.version_id),
+        thumbnail_url=(
+            store.presign_get(upload.thumbnail_key, ttl, upload.thumbnail_version_id) if upload.thumbnail_key else None
+        ),
         urls_expire_at=expires_at,
     )
 
@@ -304,22 +327,21 @@ def copy_file(
         upload_id=source.upload_id,
         repo=repo,
     )
-    store.copy(source.object_key, copy.object_key)
+    store.copy(source.object_key, copy.object_key, source.version_id)  # the confirmed version, not a later one
     return copy
 
 
 def delete_client_files(client_id: str, repo: UploadsRepository = repository, store: FileStore = file_store) -> int:
-    """Delete every object and thumbnail of a client (the cascade of a client's deletion).
+    """Delete for good every object and thumbnail of a client, every version (the cascade of a client's deletion).
 
     Call it before the client's items are deleted: files moved in by a merge keep their original
     keys, which only their items name. Items are left to the caller's cascade. Returns the number of
-    objects deleted.
+    objects deleted. Raises ``DeleteIncomplete`` when S3 kept a version (the job chunk is retried).
     """
     named: set[str] = set()
     for upload in repo.list_uploads(client_id):
         named.add(upload.object_key)
-        if upload.thumbnail_key:
-            named.add(upload.thumbnail_key)
+        named.add(upload.thumbnail_key or thumbnail_key_of(upload))
     prefix = client_prefix(client_id)
     outside = sorted(k for k in named if not k.startswith(prefix))
     return store.delete_prefix(prefix) + (store.delete_keys(outside) if outside else 0)
@@ -465,8 +487,8 @@ def _store_thumbnail(
     upload: Upload, version_id: str | None, thumb: bytes, repo: UploadsRepository, store: FileStore
 ) -> None:
     key = thumbnail_key(upload.client_id, upload.upload_id)
-    store.put(key, thumb, "image/jpeg")
-    repo.set_thumbnail(upload.client_id, upload.upload_id, version_id, key)
+    thumb_version = store.put(key, thumb, "image/jpeg")
+    repo.set_thumbnail(upload.client_id, upload.upload_id, version_id, key, thumb_version)
 
 
 def _move_profile_flag(client_id: str, upload_id: str, repo: UploadsRepository) -> None:
