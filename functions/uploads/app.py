@@ -44,7 +44,10 @@ def _error(description: str) -> OpenAPIResponse:
 NOT_FOUND = _error("No such client (or not one the caller may see), or no such file.")
 FORBIDDEN = _error("`plan_required` on a basic plan, or `forbidden` for a role that may not manage files.")
 LIMIT = _error("`file_limit_reached`: the client already holds its files (confirmed or pending).")
-KEPT = _error("`delete_incomplete`: S3 kept part of the file; it is still listed, try again.")
+KEPT = _error(
+    "`throttled` (DynamoDB kept throttling), or `delete_incomplete`: S3 kept part of the file, which is still "
+    "listed; retry after Retry-After seconds."
+)
 
 
 @router.post(

@@ -485,6 +485,7 @@ def test_a_delete_s3_refuses_in_part_is_not_reported_done(
     deleted = invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")
     assert deleted["statusCode"] == 503, deleted
     assert deleted["json"]["error"]["code"] == "delete_incomplete"
+    assert {k.lower(): v for k, v in (deleted.get("headers") or {}).items()}.get("retry-after")
     assert len(calls) >= 2  # the failed key was tried again
     assert (key, version) in _versions(s3, key)
     listed = invoke("GET", f"/clients/{client_id}/uploads", "ana")["json"]["items"]

@@ -45,7 +45,7 @@ from salon.data.uploads_repo import (
     repository,
     thumbnail_key,
 )
-from salon.errors import AppError, Conflict, Forbidden, NotFound
+from salon.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from salon.identity import Caller
 from salon.ids import ULID_PATTERN, new_id
 from salon.schemas.uploads import IMAGE_TYPES, FileList, StoredFile, UploadGrant, UploadRequest
@@ -160,10 +160,8 @@ def delete_file(
     except DeleteIncomplete as exc:
         repo.restore_upload(upload)
         logger.warning("file not deleted: S3 kept versions", extra={"key": upload.object_key, "error": str(exc)})
-        raise AppError(
-            "The file could not be deleted completely; it is still listed. Try again.",
-            code="delete_incomplete",
-            status=503,
+        raise ServiceUnavailable(
+            "The file could not be deleted completely; it is still listed. Try again.", code="delete_incomplete"
         ) from exc
     except Exception:
         repo.restore_upload(upload)
