@@ -154,6 +154,7 @@ def test_the_presigned_post_is_tight(stack: Stack, pro: Callable[..., Api]) -> N
     owner, client_id = premium_client(stack, pro)
     before = dt.datetime.now(dt.UTC)
     resp = ask(owner, client_id, "image/jpeg", 123_456, filename="after.jpg")
+    after = dt.datetime.now(dt.UTC)  # a cold worker can take seconds on a loaded machine
     assert resp.status_code == 201, resp.text
     grant = resp.json()
     key = f"clients/{client_id}/{grant['upload_id']}"
@@ -167,7 +168,7 @@ def test_the_presigned_post_is_tight(stack: Stack, pro: Callable[..., Api]) -> N
     assert {"bucket": BUCKET} in conditions
     assert not any(isinstance(c, list) and c[0] == "starts-with" for c in conditions)
     expiration = dt.datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
-    assert before < expiration <= before + dt.timedelta(minutes=10, seconds=5)
+    assert before + dt.timedelta(minutes=10, seconds=-1) < expiration <= after + dt.timedelta(minutes=10, seconds=1)
     expires_at = dt.datetime.fromisoformat(grant["expires_at"].replace("Z", "+00:00"))
     assert abs((expires_at - expiration).total_seconds()) <= 1
     assert used(stack, client_id) == 1
