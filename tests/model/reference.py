@@ -19,6 +19,14 @@ from dataclasses import dataclass, field
 MASKED_ROLES = ("apprentice", "assistant")
 
 
+def _folded(name: str) -> str:
+    """A name compared as a person reads it: case, accents and spacing ignored."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", name)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
+
+
 @dataclass
 class MClient:
     cid: str
@@ -156,11 +164,19 @@ class Model:
     def create_client(self, pro: str, cid: str, name: str, phone: str | None, email: str | None) -> None:
         self.clients[cid] = MClient(cid, self.book_of(pro), name, phone, email, pro, pro, {pro})
 
-    def duplicate_seen(self, pro: str, existing: str) -> None:
-        """A duplicate in a studio assigns the caller to the existing client."""
+    def duplicate_seen(self, pro: str, existing: str, name: str) -> bool:
+        """Whether the 409 of a registration matching ``existing`` names it (SPEC "Client identity"): to a
+        solo pro, an admin, a member assigned to it; and to a provider registering it under the same name,
+        who is assigned to it now (the daily limit of 10 is beyond a sequence's few steps). Apprentices,
+        assistants and a provider who gave another name get no id, and nothing changes."""
         client = self.clients[existing]
-        if self.studio_of[pro] is not None and client.live:
+        role = self.role(pro)
+        if self.studio_of[pro] is None or role == "admin" or pro in client.assignees:
+            return True
+        if role == "provider" and client.live and _folded(name) == _folded(client.name):
             client.assignees.add(pro)
+            return True
+        return False
 
     def edit(self, client: MClient, name: str | None, phone: str | None, email: str | None) -> None:
         if name is not None:
