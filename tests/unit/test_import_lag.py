@@ -104,3 +104,30 @@ def test_a_merged_client_the_index_still_lists_keeps_every_item_under_the_surviv
     notes = _ok(aws, "GET", f"/clients/{survivor}/notes", "bob")["items"]
     assert [n["body"] for n in notes] == ["Prefers mornings."]
     get_settings.cache_clear()
+
+
+def test_a_client_registered_just_before_the_join_is_moved_though_the_index_does_not_list_it_yet(
+    aws: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index lags the other way too: a client registered a moment before the join is not in it yet. The
+    import must not call itself done while that client is still the pro's."""
+    from salon.data.models import TableItem
+    from salon.settings import get_settings
+
+    url = boto3.client("sqs", region_name=LOCAL_REGION).get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-JobsQueue")
+    monkeypatch.setenv("JOBS_QUEUE_URL", url["QueueUrl"])
+    get_settings.cache_clear()
+    studio_id = _ok(aws, "POST", "/studios", "olga", {"name": "Studio", "country": "US", "time_zone": "UTC"})[
+        "studio_id"
+    ]
+    cid = _ok(aws, "POST", "/clients", "bob", {"name": "Cleo", "phone": "+1 415 555 2671"})["client_id"]
+    code = _ok(aws, "POST", f"/studios/{studio_id}/invites", "olga", {"role": "provider"})["code"]
+    _ok(aws, "POST", "/studios/join", "bob", {"code": code})
+
+    monkeypatch.setattr(TableItem.book_index, "query", lambda *args, **kwargs: iter([]))  # not indexed yet
+    _run_import(url["QueueUrl"], studio_id, "bob")
+
+    member = _ok(aws, "GET", f"/studios/{studio_id}/members/bob", "olga")
+    assert member["import"] == {"status": "done", "imported": 1, "merged": 0, "conflicts": 0}
+    assert _ok(aws, "GET", f"/clients/{cid}", "olga")["book"] == "studio"
+    get_settings.cache_clear()

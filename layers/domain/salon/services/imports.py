@@ -92,7 +92,9 @@ def _still_personal(pro_id: str) -> tuple[list[ClientProfile], bool]:
     more. The book index (a GSI, eventually consistent on AWS) only names candidates: it can still list a
     client this import already moved or merged, whose studio uniqueness items now name the client itself, so
     planning from the index's copy would merge the client into itself and delete its notes and formulas. Each
-    candidate's profile is read again with ConsistentRead and kept only while the pro still owns it (D40)."""
+    candidate's profile is read again with ConsistentRead and kept only while the pro still owns it (D40).
+    When the index shows nothing left, it may not list yet a client registered just before the join: the pro's
+    own views (written with each client, D1, and read consistently) are asked before the import is done."""
     personal_owner = keys.pro_pk(pro_id)
     candidates = [
         p.client_id
@@ -101,13 +103,50 @@ def _still_personal(pro_id: str) -> tuple[list[ClientProfile], bool]:
         )
         if isinstance(p, ClientProfile)
     ]
-    found = batch_get([(keys.client_pk(c), keys.PROFILE) for c in candidates], consistent=True) if candidates else {}
-    personal = []
-    for client_id in candidates:
+    personal = _owned_now(candidates, personal_owner)
+    if personal or len(candidates) >= CHUNK:
+        return personal, len(candidates) >= CHUNK
+    return _owned_now(_viewed_as_personal(pro_id), personal_owner), False
+
+
+def _owned_now(client_ids: list[str], owner: str) -> list[ClientProfile]:
+    """The profiles of ``client_ids`` the owner still holds, read with ConsistentRead."""
+    found = batch_get([(keys.client_pk(c), keys.PROFILE) for c in client_ids], consistent=True) if client_ids else {}
+    owned = []
+    for client_id in client_ids:
         item = found.get((keys.client_pk(client_id), keys.PROFILE))
-        if isinstance(item, ClientProfile) and item.owner == personal_owner and not getattr(item, "deleted_at", None):
-            personal.append(item)
-    return personal, len(candidates) >= CHUNK
+        if isinstance(item, ClientProfile) and item.owner == owner and not getattr(item, "deleted_at", None):
+            owned.append(item)
+    return owned
+
+
+def _viewed_as_personal(pro_id: str) -> list[str]:
+    """Up to ``CHUNK`` clients whose view in the pro's own partition still names the pro's book: one consistent
+    Query (pages past 1 MB), projected on the client id. A moved client's view may say so until the stream
+    rewrites it: the profiles decide (:func:`_owned_now`)."""
+    conn = table_connection()
+    params: dict[str, Any] = {
+        "TableName": TableItem.Meta.table_name,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :views)",
+        "FilterExpression": "#owner = :owner AND #kind = :view",
+        "ProjectionExpression": "client_id",
+        "ExpressionAttributeNames": {"#owner": "owner", "#kind": "kind"},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": keys.pro_pk(pro_id)},
+            ":views": {"S": keys.view_sk("")},  # the views (and flags) prefix
+            ":owner": {"S": keys.pro_pk(pro_id)},
+            ":view": {"S": "view"},
+        },
+        "ConsistentRead": True,
+    }
+    found: list[str] = []
+    while len(found) < CHUNK:
+        resp = conn.client.query(**params)
+        found += [raw["client_id"]["S"] for raw in resp.get("Items", []) if "client_id" in raw]
+        if "LastEvaluatedKey" not in resp:
+            break
+        params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return found[:CHUNK]
 
 
 def _member(studio_id: str, pro_id: str) -> Member | None:
