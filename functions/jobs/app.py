@@ -1,7 +1,9 @@
 """The jobs worker: long work (imports, departures, cascades), one chunk per SQS message.
 
 Each message names a job kind; the worker runs one chunk and enqueues the next,
-so no invocation runs long and a failed chunk is retried alone.
+so no invocation runs long and a failed chunk is retried alone. The schedule's
+event (every five minutes) sweeps the running jobs instead: a job whose chunk
+was lost gets it resent (``salon.services.jobs.sweep``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from salon import metrics, tracing
-from salon.services.jobs import run_job_message
+from salon.services.jobs import run_job_message, sweep
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -36,6 +38,8 @@ def record_handler(record: SQSRecord) -> None:
 @tracing.traced
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return sweep()
     return dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     )

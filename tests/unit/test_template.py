@@ -118,6 +118,34 @@ def test_jobs_queue_has_a_dead_letter_queue(template: Template) -> None:
     assert int(queue["RedrivePolicy"]["maxReceiveCount"]) >= 1
 
 
+def test_every_queue_a_function_reads_stays_invisible_six_times_its_timeout(template: Template) -> None:
+    """Lambda asks for a source queue's visibility timeout of at least six times the function's timeout, and a
+    maxReceiveCount of at least 5, so batches held while the function is throttled are not parked
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html)."""
+    default_timeout = int(template.doc["Globals"]["Function"]["Timeout"])
+    checked = 0
+    for fn in template.functions().values():
+        props = template.resources[fn.logical_id]["Properties"]
+        for event in fn.events.values():
+            if event["Type"] != "SQS":
+                continue
+            queue = template.resources[event["Properties"]["Queue"]["Fn::GetAtt"][0]]["Properties"]
+            assert int(queue["VisibilityTimeout"]) >= 6 * int(props.get("Timeout", default_timeout)), fn.logical_id
+            assert int(queue["RedrivePolicy"]["maxReceiveCount"]) >= 5
+            checked += 1
+    assert checked
+
+
+def test_the_jobs_function_sweeps_on_a_schedule_without_retries(template: Template) -> None:
+    """A lost chunk is resent by the sweep (salon.services.jobs.sweep); a failed sweep is not retried, the
+    next one does the same work."""
+    jobs = template.functions()["JobsFunction"]
+    schedules = [e["Properties"] for e in jobs.events.values() if e["Type"] == "Schedule"]
+    assert [s["Schedule"] for s in schedules] == ["rate(5 minutes)"]
+    config = template.resources["JobsFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 0
+
+
 def test_every_function_uses_the_domain_layer_on_arm64_python312(template: Template) -> None:
     glob = template.doc["Globals"]["Function"]
     assert glob["Runtime"] == "python3.12"

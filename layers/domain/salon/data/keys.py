@@ -180,3 +180,16 @@ def duplicate_assignments_sk(studio_id: str, local_date: str) -> str:
     """In a provider's partition: how many studio clients they were assigned on one studio-local date
     (``YYYY-MM-DD``) by registering a walk-in who was already in the book (SPEC "Client identity")."""
     return f"DUPASSIGN#{studio_id}#{local_date}"
+
+
+JOB_SHARDS = 8  # the running jobs' registry is spread over this many partitions (a departure starts hundreds)
+
+
+def jobs_pk(shard: int) -> str:
+    """One partition of the registry of running jobs, which the sweeper reads back (salon.services.jobs)."""
+    return f"JOBS#{shard}"
+
+
+def job_sk(kind: str, job_key: str) -> str:
+    """A running job: its kind and the ids it works on (``<studio>#<pro>``, a client id...)."""
+    return f"{kind}#{job_key}"

@@ -84,6 +84,7 @@ class ProProfile(TableItem, discriminator="pro"):
     studio_country = UnicodeAttribute(null=True)
     studio_time_zone = UnicodeAttribute(null=True)
     studio_plan = UnicodeAttribute(null=True)  # the studio's plan, copied to each member when it changes
+    studio_plan_version = NumberAttribute(null=True)  # the copied decision's version (an older one never wins)
 
 
 class ContactFields:
@@ -153,6 +154,7 @@ class Studio(TableItem, discriminator="studio"):
     country = UnicodeAttribute(default="US")
     time_zone = UnicodeAttribute(default="UTC")
     plan = UnicodeAttribute(default="basic")
+    plan_version = NumberAttribute(null=True)  # one more with each plan decision (copied with it to the members)
     owner_id = UnicodeAttribute()
     member_roles = MapAttribute[str, str](default=dict)
     admin_count = NumberAttribute(default=1)
@@ -365,6 +367,10 @@ class Member(TableItem, discriminator="member"):
     kept_by_pro = NumberAttribute(null=True)
     kept_by_studio = NumberAttribute(null=True)
     left_with_pro = NumberAttribute(null=True)
+    # set by the jobs sweeper while the member's import or departure is being resumed (salon.services.jobs)
+    job_state = UnicodeAttribute(null=True)  # stalled
+    job_retries = NumberAttribute(null=True)
+    job_progress_at = UnicodeAttribute(null=True)
 
 
 class Invite(TableItem, discriminator="invite"):
@@ -441,3 +447,17 @@ class DepartedClient(TableItem, discriminator="departed"):
     pro_keeps = BooleanAttribute()
     studio_keeps = BooleanAttribute()
     new_client_id = UnicodeAttribute(null=True)  # the pro's personal client, when they keep it
+
+
+class RunningJob(TableItem, discriminator="job"):
+    """``JOBS#<shard>`` / ``<kind>#<job key>``: a job between its first chunk and its last, with the message of its
+    next chunk and when it last made progress, for the sweeper (salon.services.jobs). Read raw by its repository."""
+
+    job_kind = UnicodeAttribute()
+    job_key = UnicodeAttribute()
+    message = UnicodeAttribute()
+    token = UnicodeAttribute()
+    state = UnicodeAttribute()  # running | stalled
+    progress_s = NumberAttribute()
+    swept_s = NumberAttribute(null=True)
+    retries = NumberAttribute(default=0)

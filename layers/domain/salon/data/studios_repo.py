@@ -34,7 +34,7 @@ class StudiosRepository(Protocol):
     def change_role(self, studio_id: str, pro_id: str, old_role: str, new_role: str) -> None: ...
     def transfer_owner(self, studio_id: str, from_pro: str, to_pro: str) -> None: ...
     def set_pro_plan(self, pro_id: str, plan: str) -> None: ...
-    def set_studio_plan(self, studio_id: str, plan: str) -> None: ...
+    def set_studio_plan(self, studio_id: str, plan: str) -> int: ...
 
 
 def _pro_membership_update(tx: Tx, pro_id: str, studio: Studio | Invite, studio_id: str, role: str) -> int:
@@ -47,7 +47,7 @@ def _pro_membership_update(tx: Tx, pro_id: str, studio: Studio | Invite, studio_
         keys.PROFILE,
         "SET kind = if_not_exists(kind, :kind), plan = if_not_exists(plan, :basic), studio_id = :sid, "
         "#role = :role, membership_status = :active, studio_country = :country, studio_time_zone = :zone, "
-        "studio_plan = :plan",
+        "studio_plan = :plan REMOVE studio_plan_version",  # a former studio's plan versions mean nothing here
         values={
             ":kind": s("pro"),
             ":basic": s("basic"),
@@ -242,14 +242,18 @@ class DynamoStudiosRepository:
             values={":kind": s("pro"), ":plan": s(plan)},
         )
 
-    def set_studio_plan(self, studio_id: str, plan: str) -> None:
-        update_item(
+    def set_studio_plan(self, studio_id: str, plan: str) -> int:
+        """The studio's new plan; returns the decision's version (one more than the last decision's), which
+        the copies on the members' profiles are compared by (D32)."""
+        new = update_item(
             keys.studio_pk(studio_id),
             keys.STUDIO,
-            "SET plan = :plan",
-            values={":plan": s(plan)},
+            "SET plan = :plan ADD plan_version :one",
+            values={":plan": s(plan), ":one": n(1)},
             condition="attribute_exists(pk)",
+            return_new=True,
         )
+        return int(new["plan_version"]["N"])
 
     def set_member_studio_plan(self, pro_ids: list[str], studio_id: str, plan: str) -> None:
         for pro_id in pro_ids:

@@ -79,6 +79,12 @@ class ImportSummary(ApiModel):
     conflicts: int
 
 
+class StalledJob(ApiModel):
+    job: Literal["import", "departure"]
+    retries: int = Field(description="Times the sweeper has resent the job's next chunk.")
+    last_progress_at: dt.datetime = Field(description="When the job last moved on.")
+
+
 class Member(ApiModel):
     studio_id: str
     pro_id: str
@@ -87,6 +93,11 @@ class Member(ApiModel):
     joined_at: dt.datetime
     import_: ImportSummary = Field(alias="import", serialization_alias="import")
     departure: DepartureSummary | None = Field(None, description="Set once the member leaves or is removed.")
+    stalled: StalledJob | None = Field(
+        None,
+        description="Set while the import or the departure makes no progress and is being resumed by itself; "
+        "writes to the pro's not-yet-moved clients keep answering 409 import_in_progress until it is done.",
+    )
 
     model_config = ApiModel.model_config | {"populate_by_name": True}
 

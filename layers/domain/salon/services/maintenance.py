@@ -11,7 +11,7 @@ from salon import clock
 from salon.data import keys
 from salon.data.batch import batch_get, write_batch
 from salon.data.models import ClientProfile, ClientTombstone, ClientView, Member, ProProfile, TableItem
-from salon.data.tx import ConditionFailed, s, update_item
+from salon.data.tx import ConditionFailed, n, s, update_item
 from salon.services.access import MASKED_ROLES
 from salon.services.fanout import tombstone
 from salon.services.views import build_view
@@ -126,20 +126,24 @@ def _overtaken(
 
 
 def copy_studio_plan(message: dict[str, Any]) -> None:
+    """Copy one plan decision to every active member's profile, unless the profile already holds a newer one:
+    messages arrive late, twice and out of order, and an older decision must never undo a newer one (D32)."""
     studio_id, plan = message["studio_id"], message["plan"]
-    for member in TableItem.query(keys.studio_pk(studio_id), TableItem.sk.startswith("MEMBER#")):
+    version = int(message.get("plan_version") or 0)  # 0: a message from before decisions had versions
+    for member in TableItem.query(keys.studio_pk(studio_id), TableItem.sk.startswith("MEMBER#"), consistent_read=True):
         if not isinstance(member, Member) or member.status != "active":
             continue
         try:
             update_item(
                 keys.pro_pk(member.pro_id),
                 keys.PROFILE,
-                "SET studio_plan = :plan",
-                values={":plan": s(plan), ":sid": s(studio_id)},
-                condition="studio_id = :sid",
+                "SET studio_plan = :plan, studio_plan_version = :v",
+                values={":plan": s(plan), ":sid": s(studio_id), ":v": n(version)},
+                condition="studio_id = :sid AND (attribute_not_exists(studio_plan_version) "
+                "OR studio_plan_version < :v)",
             )
         except ConditionFailed:
-            continue
+            continue  # left the studio meanwhile, or a newer decision is already there
 
 
 def delete_client(message: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from salon.schemas.studios import (
     MemberPage,
     PlanOut,
     RoleUpdate,
+    StalledJob,
     Studio,
     StudioCreate,
 )
@@ -86,11 +87,12 @@ def get_studio(caller: Caller, studio_id: str, repo: StudiosRepository = reposit
 def set_studio_plan(caller: Caller, studio_id: str, plan: str, repo: StudiosRepository = repository) -> PlanOut:
     _require_operator(caller)
     try:
-        repo.set_studio_plan(studio_id, plan)
+        version = repo.set_studio_plan(studio_id, plan)
     except ConditionFailed:
         raise NotFound("No such studio.", code="studio_not_found") from None
-    # Members read the plan from their own profile: copy it there, outside the request.
-    jobs.enqueue("studio_plan", studio_id=studio_id, plan=plan)
+    # Members read the plan from their own profile: copy it there, outside the request. The version keeps a
+    # late copy of an older decision from overwriting a newer one (D32).
+    jobs.enqueue("studio_plan", studio_id=studio_id, plan=plan, plan_version=version)
     return PlanOut(plan=plan)  # type: ignore[arg-type]
 
 
@@ -226,7 +228,25 @@ def member_out(member: MemberItem) -> Member:
                 conflicts=int(member.conflicts or 0),
             ),
             "departure": _departure(member),
+            "stalled": _stalled(member),
         }
+    )
+
+
+def _stalled(member: MemberItem) -> StalledJob | None:
+    """The sweeper's mark, while the job it names is still unfinished."""
+    if member.job_state != "stalled":
+        return None
+    if member.status == "leaving":
+        job = "departure"
+    elif member.status == "active" and member.import_status != "done":
+        job = "import"
+    else:
+        return None
+    return StalledJob(
+        job=job,  # type: ignore[arg-type]
+        retries=int(member.job_retries or 0),
+        last_progress_at=member.job_progress_at,  # type: ignore[arg-type]
     )
 
 

@@ -1,0 +1,185 @@
+"""Job chains survive a lost chunk: the sweeper (the jobs function's scheduled event) resends the next chunk of
+a job that stopped moving, the member item shows the stall, and the job ends as if nothing had happened.
+
+On AWS a chunk is lost when its message reaches the dead-letter queue after maxReceiveCount receives, and
+throttled receives count ("Lambda event source mappings: Amazon SQS", "Configuring a queue to use with
+Lambda": set the source queue's visibility timeout to at least six times the function's timeout and
+maxReceiveCount to at least 5, https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from devstack.functions import LambdaContext, load_handler
+from devstack.template import LOCAL_REGION, LOCAL_STACK_NAME, Template
+from tests.unit.test_import_in_progress import _call
+
+SCHEDULED = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-12-04T18:00:00Z",
+    "region": LOCAL_REGION,
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/studio-records-JobsFunctionSweep"],
+    "detail": {},
+}
+
+
+def _ok(template: Template, method: str, path: str, sub: str, body: Any = None, **headers: str) -> Any:
+    resp = _call(template, method, path, sub, body, headers or None)
+    assert resp["statusCode"] < 300, resp
+    return json.loads(resp["body"]) if resp.get("body") else None
+
+
+@pytest.fixture
+def queue(aws: Template, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from salon.settings import get_settings
+
+    url = boto3.client("sqs", region_name=LOCAL_REGION).get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-JobsQueue")
+    monkeypatch.setenv("JOBS_QUEUE_URL", url["QueueUrl"])
+    get_settings.cache_clear()
+    yield url["QueueUrl"]
+    get_settings.cache_clear()
+
+
+def _take(url: str) -> list[str]:
+    """Every message on the jobs queue, removed from it."""
+    sqs = boto3.client("sqs", region_name=LOCAL_REGION)
+    bodies: list[str] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return bodies
+        for m in got:
+            bodies.append(m["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def _run_all(url: str) -> int:
+    from salon.services.jobs import run_job_message
+
+    chunks = 0
+    while bodies := _take(url):
+        for body in bodies:
+            run_job_message(body)
+            chunks += 1
+    return chunks
+
+
+def _sweep(template: Template) -> dict[str, int]:
+    handler = load_handler(template.functions()["JobsFunction"])
+    result: dict[str, int] = handler(dict(SCHEDULED), LambdaContext("JobsFunction"))
+    return result
+
+
+def _registry() -> list[dict[str, Any]]:
+    from salon.data import jobs_repo
+    from salon.data.keys import JOB_SHARDS
+
+    return [vars(job) for shard in range(JOB_SHARDS) for job in jobs_repo.running(shard)]
+
+
+def test_an_import_chunk_lost_after_the_first_is_resent_by_the_sweeper_and_the_import_finishes(
+    aws: Template, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from salon import clock
+    from salon.services import imports, jobs
+
+    monkeypatch.setattr(imports, "CHUNK", 4)
+    studio_id = _ok(aws, "POST", "/studios", "olga", {"name": "Studio", "country": "US", "time_zone": "UTC"})[
+        "studio_id"
+    ]
+    clients = [
+        _ok(aws, "POST", "/clients", "bob", {"name": f"Own {i}", "phone": f"+1 212 555 {i:04d}"})["client_id"]
+        for i in range(10)
+    ]
+    code = _ok(aws, "POST", f"/studios/{studio_id}/invites", "olga", {"role": "provider"})["code"]
+    _ok(aws, "POST", "/studios/join", "bob", {"code": code})
+
+    jobs.enqueue("import", studio_id=studio_id, pro_id="bob")  # what the stream consumer does on the join
+    (first,) = _take(queue)
+    jobs.run_job_message(first)  # 4 clients move; the next chunk is enqueued...
+    assert len(_take(queue)) == 1  # ...and lost (parked in the dead-letter queue after throttled receives)
+
+    member = _ok(aws, "GET", f"/studios/{studio_id}/members/bob", "olga")
+    assert member["import"]["status"] == "running"
+    assert member["import"]["imported"] == 4
+    assert member["stalled"] is None
+    stuck = _call(aws, "PATCH", f"/clients/{clients[-1]}", "bob", {"name": "Renamed"}, {"if-match": '"1"'})
+    assert json.loads(stuck["body"])["error"]["code"] == "import_in_progress"
+
+    assert _sweep(aws) == {"running": 1, "resent": 0}  # not stale yet: nothing resent
+    assert _take(queue) == []
+    monkeypatch.setattr(clock, "_offset_s", jobs.STALE_S + 1)
+    assert _sweep(aws) == {"running": 1, "resent": 1}
+    assert _sweep(aws) == {"running": 1, "resent": 0}  # the wait doubles after each resend
+
+    member = _ok(aws, "GET", f"/studios/{studio_id}/members/bob", "olga")
+    assert member["stalled"]["job"] == "import"
+    assert member["stalled"]["retries"] == 1
+
+    assert _run_all(queue) == 3  # 4 more, the last 2, then the chunk that finds none left
+    member = _ok(aws, "GET", f"/studios/{studio_id}/members/bob", "olga")
+    assert member["import"] == {"status": "done", "imported": 10, "merged": 0, "conflicts": 0}
+    assert member["stalled"] is None
+    assert _registry() == []  # the job is over: nothing left to sweep
+    renamed = _call(aws, "PATCH", f"/clients/{clients[-1]}", "bob", {"name": "Renamed"}, {"if-match": '"2"'})
+    assert renamed["statusCode"] == 200, renamed
+
+
+def test_a_resent_chunk_that_was_only_slow_does_no_harm_and_the_job_ends_once(
+    aws: Template, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweeper cannot tell a lost chunk from a slow one: both copies run, and the import counts once."""
+    from salon import clock
+    from salon.services import imports, jobs
+
+    monkeypatch.setattr(imports, "CHUNK", 4)
+    studio_id = _ok(aws, "POST", "/studios", "olga", {"name": "Studio", "country": "US", "time_zone": "UTC"})[
+        "studio_id"
+    ]
+    for i in range(6):
+        _ok(aws, "POST", "/clients", "bob", {"name": f"Own {i}", "phone": f"+1 212 555 {i:04d}"})
+    code = _ok(aws, "POST", f"/studios/{studio_id}/invites", "olga", {"role": "provider"})["code"]
+    _ok(aws, "POST", "/studios/join", "bob", {"code": code})
+    jobs.enqueue("import", studio_id=studio_id, pro_id="bob")
+    (first,) = _take(queue)
+    monkeypatch.setattr(clock, "_offset_s", jobs.STALE_S + 1)
+    assert _sweep(aws)["resent"] == 1
+    slow = _take(queue)
+    assert slow == [first]  # the very same chunk, twice on its way
+    jobs.run_job_message(first)
+    jobs.run_job_message(first)
+    _run_all(queue)
+    member = _ok(aws, "GET", f"/studios/{studio_id}/members/bob", "olga")
+    assert member["import"] == {"status": "done", "imported": 6, "merged": 0, "conflicts": 0}
+    assert _registry() == []
+
+
+def test_a_lost_cascade_chunk_is_resent_and_the_deleted_client_goes(
+    aws: Template, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from salon import clock
+    from salon.data.models import TableItem
+    from salon.services import jobs, maintenance
+
+    monkeypatch.setattr(maintenance, "PAGE", 2)
+    cid = _ok(aws, "POST", "/clients", "bob", {"name": "Ana", "phone": "+1 415 555 2671"})["client_id"]
+    for i in range(3):
+        _ok(aws, "POST", f"/clients/{cid}/notes", "bob", {"body": f"note {i}"})
+    _ok(aws, "DELETE", f"/clients/{cid}", "bob")
+    jobs.enqueue("delete_client", client_id=cid)  # the stream consumer, on the deleted mark
+    jobs.run_job_message(_take(queue)[0])  # one page of the collection goes; the next chunk is lost
+    assert len(_take(queue)) == 1
+    monkeypatch.setattr(clock, "_offset_s", jobs.STALE_S + 1)
+    assert _sweep(aws)["resent"] == 1
+    _run_all(queue)
+    assert list(TableItem.query(f"CLIENT#{cid}", consistent_read=True)) == []
+    assert _registry() == []
