@@ -244,7 +244,7 @@ class DynamoStudiosRepository:
 
     def set_studio_plan(self, studio_id: str, plan: str) -> int:
         """The studio's new plan; returns the decision's version (one more than the last decision's), which
-        the copies on the members' profiles are compared by (D32)."""
+        the copies on the members' profiles are compared by (D45)."""
         new = update_item(
             keys.studio_pk(studio_id),
             keys.STUDIO,

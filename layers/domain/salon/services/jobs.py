@@ -4,7 +4,7 @@ Every job is also written down while it runs (``salon.data.jobs_repo``): ``enque
 job's next chunk and the time, before it sends it; a chunk that enqueues no next one ends the job. A chunk that
 is lost (a message parked in the dead-letter queue after throttled receives, a send that never happened) leaves
 its job's record behind, and ``sweep`` (every five minutes, from the schedule) sends that chunk again. Chunks are
-idempotent, so a resent chunk that was only slow does its work twice, harmlessly (D31).
+idempotent, so a resent chunk that was only slow does its work twice, harmlessly (D44).
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def _overtaken(
 
 def copy_studio_plan(message: dict[str, Any]) -> None:
     """Copy one plan decision to every active member's profile, unless the profile already holds a newer one:
-    messages arrive late, twice and out of order, and an older decision must never undo a newer one (D32)."""
+    messages arrive late, twice and out of order, and an older decision must never undo a newer one (D45)."""
     studio_id, plan = message["studio_id"], message["plan"]
     version = int(message.get("plan_version") or 0)  # 0: a message from before decisions had versions
     for member in TableItem.query(keys.studio_pk(studio_id), TableItem.sk.startswith("MEMBER#"), consistent_read=True):

@@ -91,7 +91,7 @@ def set_studio_plan(caller: Caller, studio_id: str, plan: str, repo: StudiosRepo
     except ConditionFailed:
         raise NotFound("No such studio.", code="studio_not_found") from None
     # Members read the plan from their own profile: copy it there, outside the request. The version keeps a
-    # late copy of an older decision from overwriting a newer one (D32).
+    # late copy of an older decision from overwriting a newer one (D45).
     jobs.enqueue("studio_plan", studio_id=studio_id, plan=plan, plan_version=version)
     return PlanOut(plan=plan)  # type: ignore[arg-type]
 
