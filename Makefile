@@ -83,7 +83,7 @@ build: $(STAMP)  ## deployable artifacts in .aws-sam/build (python3.12 arm64 whe
 deploy: build  ## sam deploy the built template: make deploy ENV=dev|prod (needs aws-sam-cli and credentials)
 	sam deploy --config-env $(ENV) --template-file .aws-sam/build/template.yaml
 
-redrive: $(STAMP)  ## re-fan the clients parked on the stream failure queue: make redrive ENV=dev [ARGS=--dry-run]
+redrive: $(STAMP)  ## replay the stream and upload-event failure queues (re-fan, restart jobs, re-confirm uploads): make redrive ENV=dev [ARGS=--dry-run]
 	@$(PY) -m tools.redrive --stack studio-records-$(ENV) $(ARGS)
 
 lock: $(STAMP)  ## re-pin requirements-dev.txt from the venv

@@ -146,6 +146,37 @@ def test_the_jobs_function_sweeps_on_a_schedule_without_retries(template: Templa
     assert config["MaximumRetryAttempts"] == 0
 
 
+ASYNC_EVENTS = ("S3", "Schedule", "ScheduleV2", "SNS", "EventBridgeRule", "CloudWatchEvent")
+
+
+def test_every_asynchronously_invoked_function_has_an_on_failure_destination(template: Template) -> None:
+    """S3 invokes a function asynchronously: Lambda retries twice, then drops the event unless an on-failure
+    destination takes it (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+    The one exception is the jobs sweep, which is not retried at all (the next sweep does the same work)."""
+    checked = 0
+    for fn in template.functions().values():
+        kinds = {e["Type"] for e in fn.events.values()} & set(ASYNC_EVENTS)
+        if not kinds:
+            continue
+        props = template.resources[fn.logical_id]["Properties"]
+        config = props.get("EventInvokeConfig")
+        assert config is not None, f"{fn.logical_id}: asynchronous events with no EventInvokeConfig"
+        if kinds <= {"Schedule", "ScheduleV2"} and config.get("MaximumRetryAttempts") == 0:
+            continue
+        on_failure = config["DestinationConfig"]["OnFailure"]
+        assert on_failure["Type"] == "SQS", fn.logical_id
+        queue = on_failure["Destination"]["Fn::GetAtt"][0]
+        assert template.resources[queue]["Type"] == "AWS::SQS::Queue"
+        may_send = [
+            p
+            for p in props["Policies"]
+            if p.get("SQSSendMessagePolicy", {}).get("QueueName", {}).get("Fn::GetAtt", [""])[0] == queue
+        ]
+        assert may_send, f"{fn.logical_id} may not send to {queue}"
+        checked += 1
+    assert checked
+
+
 def test_every_function_uses_the_domain_layer_on_arm64_python312(template: Template) -> None:
     glob = template.doc["Globals"]["Function"]
     assert glob["Runtime"] == "python3.12"
@@ -183,7 +214,7 @@ def _watching(template: Template, namespace: str, metric: str, dimension: dict[s
 
 
 def test_failure_queues_alarm_on_the_first_message(template: Template) -> None:
-    for queue in ("StreamFailureQueue", "JobsDeadLetterQueue"):
+    for queue in ("StreamFailureQueue", "JobsDeadLetterQueue", "UploadEventsFailureQueue"):
         (name,) = _watching(
             template,
             "AWS/SQS",
