@@ -22,7 +22,7 @@ def _operator_sets_plan(template: Template, studio_id: str, plan: str) -> None:
         match = route.regex.match(path)
         if route.method == "PUT" and match:
             handler = load_handler(template.functions()[route.function])
-            claims = {"sub": "ops", "cognito:groups": '["operators"]'}
+            claims = {"sub": "ops", "cognito:groups": "[operators]"}
             params = dict(zip(route.params, match.groups(), strict=True))
             body = json.dumps({"plan": plan}).encode()
             event = http_event(route, "PUT", path, "", {"content-type": "application/json"}, body, claims, params)
