@@ -109,3 +109,36 @@ def test_a_profile_that_keeps_moving_fails_the_chunk_for_its_retry(
     monkeypatch.setattr(maintenance, "write_batch", always_racing)
     with pytest.raises(maintenance.RefanRaced):
         maintenance.refan_member({"pro_id": PRO})
+
+
+def test_a_demotion_while_a_refan_writes_ends_masked_at_once(aws: Template, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-fan (of an earlier promotion) reads the pro as a provider; the pro is demoted to apprentice and the
+    client edited before its write lands: the page is redone with the new role in the same run, so no
+    unmasked view of data written after the demotion stays (decision D31). Before: the page stayed unmasked
+    until the message's retry (or, before D31, until the demotion's own re-fan, which could run first)."""
+    from salon.data.batch import write_batch
+    from salon.services import maintenance
+
+    profile = _seed()
+    pro = TableItem.get(keys.pro_pk(PRO), keys.PROFILE)
+    pro.role = "provider"  # the promotion this re-fan is for
+    pro.save()
+    calls: list[int] = []
+
+    def demoting_write_batch(**kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 1:  # the demotion and an edit commit between the re-fan's read and its write
+            pro.role = "apprentice"
+            pro.save()
+            profile.version = 3
+            profile.phone = "+14155550001"
+            profile.save()
+        return write_batch(**kwargs)
+
+    monkeypatch.setattr(maintenance, "write_batch", demoting_write_batch)
+    maintenance.refan_member({"pro_id": PRO})
+    view = TableItem.get(keys.pro_pk(PRO), keys.view_sk(CLIENT), consistent_read=True)
+    assert isinstance(view, ClientView)
+    assert view.masked is True
+    assert view.phone is None
+    assert int(view.version) == 3

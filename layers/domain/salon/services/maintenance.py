@@ -18,6 +18,7 @@ from salon.services.views import build_view
 
 logger = Logger(child=True)
 PAGE = 100
+MEMBERSHIP_ROUNDS = 3  # pages redone at once because the role changed while they were written
 REFAN_REWRITES = 3  # rounds of rewriting views a concurrent edit overtook, before the chunk fails for its retry
 
 
@@ -36,18 +37,33 @@ def refan_member(message: dict[str, Any]) -> None:
     from salon.services.jobs import enqueue
 
     pro_id = message["pro_id"]
-    try:
-        pro = TableItem.get(keys.pro_pk(pro_id), keys.PROFILE, consistent_read=True)
-    except TableItem.DoesNotExist:
-        return
+    for _ in range(MEMBERSHIP_ROUNDS):
+        try:
+            pro = TableItem.get(keys.pro_pk(pro_id), keys.PROFILE, consistent_read=True)
+        except TableItem.DoesNotExist:
+            return
+        more = _refan_page(pro_id, pro, message.get("after"))
+        if _membership(pro_id) == _membership_of(pro):
+            if more is not None:
+                enqueue("refan_member", pro_id=pro_id, after=more)
+            return
+        # The role or the membership changed while this page was written: its masking may be the old role's,
+        # so the page is done again at once with the new one (a pro who left: their studio views are then left
+        # to the departure job), rather than waiting for the message's retry.
+    raise RefanRaced(f"the membership of {pro_id} kept changing under its re-fan")
+
+
+def _refan_page(pro_id: str, pro: TableItem, start: str | None) -> str | None:
+    """Rewrite one page of the pro's views with the masking ``pro``'s role asks for; the sort key of the next
+    page, if any."""
     masked = isinstance(pro, ProProfile) and pro.role in MASKED_ROLES
-    start = message.get("after")
     results = TableItem.query(
         keys.pro_pk(pro_id),
         TableItem.sk.startswith("CLIENT#"),
         limit=PAGE,
         page_size=PAGE,
         last_evaluated_key={"pk": {"S": keys.pro_pk(pro_id)}, "sk": {"S": start}} if start else None,
+        consistent_read=True,
     )
     # A studio's views only while the pro is an active member of it: a re-fan that finds the pro leaving (or
     # gone) leaves those views to the departure job, never rewriting them with what the studio wrote since.
@@ -77,12 +93,7 @@ def refan_member(message: dict[str, Any]) -> None:
             break
     else:
         raise RefanRaced(f"{len(puts)} profiles still moving under the re-fan of {pro_id}")
-    if _membership(pro_id) != _membership_of(pro):
-        # The role or the membership changed while this chunk wrote: its masking may be the old role's, so the
-        # chunk is done again (the retry reads the new role; a leave's retry leaves the studio's views alone).
-        raise RefanRaced(f"the membership of {pro_id} changed under its re-fan")
-    if results.last_evaluated_key is not None:
-        enqueue("refan_member", pro_id=pro_id, after=results.last_evaluated_key["sk"]["S"])
+    return results.last_evaluated_key["sk"]["S"] if results.last_evaluated_key is not None else None
 
 
 def _membership_of(pro: TableItem | None) -> tuple[str | None, str | None, str | None]:
