@@ -227,3 +227,17 @@ def test_every_route_documents_503_throttled_with_retry_after() -> None:
             assert "Retry-After" in throttled.get("headers", {}), (method, path)
             if method != "get":
                 assert "409" in operation["responses"], (method, path)
+
+
+def test_a_throttled_idempotency_record_is_503_not_500(aws: Template, faults: Faults) -> None:
+    """The idempotency records (Powertools' own DynamoDB client, D3) meet the same throttles: its error, which
+    chains DynamoDB's, is the same documented 503, and the request wrote nothing."""
+    faults.inject("PutItem", 99, error_body("ProvisionedThroughputExceededException"))
+    refused = _call(
+        aws, "POST", "/clients", "ana", {"name": "Bea", "phone": "+1 415 555 2671"}, {"idempotency-key": "key-12345678"}
+    )
+    assert refused["statusCode"] == 503, refused
+    assert json.loads(refused["body"])["error"]["code"] == "throttled"
+    assert faults.seen["PutItem"] == 6  # the table's bound and backoff (boto3's standard: 4 tries, up to ~7 s)
+    faults.clear()
+    assert json.loads(_call(aws, "GET", "/me/clients", "ana")["body"])["items"] == []

@@ -152,6 +152,8 @@ def _complete_responses(app: APIGatewayHttpResolver) -> None:
             responses[204] = {**responses[204], "content": {}}  # no body, whatever the return annotation
         if 422 in responses and "content" in responses[422]:
             responses[422] = shared[422]  # our validation errors, not Powertools' default body
+        # A 503 (throttled, or a route's own) always says when to try again, whoever worded it.
+        responses[503] = {**responses[503], "headers": {"Retry-After": _RETRY_AFTER}}
         route.responses = responses
 
 
@@ -333,7 +335,7 @@ _STATUS_TEXT = {
 }
 
 
-_RETRY_AFTER = {
+_RETRY_AFTER: Any = {
     "description": "Seconds to wait before retrying (sent with write_conflict and throttled).",
     "schema": {"type": "integer", "minimum": 0},
 }

@@ -29,9 +29,18 @@ def _build() -> Callable[..., dict[str, Any]]:
         IdempotencyConfig,
         idempotent_function,
     )
+    from botocore.config import Config
+
+    from salon.data.retry import install as install_retries
 
     settings = get_settings()
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
+    # boto3's default (legacy) retries try a throttled call 10 times over up to ~25 s, past the function's timeout:
+    # the records' client retries as the table's does (salon.data.retry, D39), then a 503 throttled.
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table_name,
+        boto_config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+    install_retries(persistence.client)
     config = IdempotencyConfig(
         event_key_jmespath="[caller, key]",
         payload_validation_jmespath="[method, path, body_sha256]",
