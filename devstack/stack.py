@@ -14,6 +14,7 @@ from devstack.functions import Invoker, setting
 from devstack.gateway import Gateway, make_server
 from devstack.openapi import SWAGGER_HTML, build_openapi
 from devstack.pumps import Pump, SqsPump, StreamPump, s3_event_from_messages
+from devstack.schedules import Scheduler
 from devstack.template import Template
 from devstack.ttl import TtlSweeper
 from devstack.workers import WorkerPool
@@ -31,6 +32,7 @@ class LocalStack:
         self.stop_event = threading.Event()
         self.pumps: list[Pump] = []
         self.ttl = TtlSweeper(self.stop_event)  # moto never deletes expired items; AWS does
+        self.schedules = Scheduler(self.stop_event)  # EventBridge schedules (the jobs sweep) on the stack's clock
         self.resources: LocalResources | None = None
         self._server: Any = None
         self._openapi: dict[str, Any] | None = None
@@ -63,6 +65,7 @@ class LocalStack:
         for pump in self.pumps:
             pump.start()
         self.ttl.start()
+        self.schedules.start()
 
     def _wire(self, event: dict[str, Any], pool: Invoker) -> None:
         assert self.resources is not None
@@ -81,6 +84,10 @@ class LocalStack:
                     self.emulator, self.resources.queues[queue], pool, int(props.get("BatchSize", 10)), self.stop_event
                 )
             )
+        elif kind == "Schedule":
+            spec = pool.spec
+            name = next(k for k, v in spec.events.items() if v is event)
+            self.schedules.add(spec.logical_id, name, props, pool)
         elif kind == "S3":
             self.pumps.append(
                 SqsPump(
@@ -120,4 +127,6 @@ class LocalStack:
             pool.close()
         if self.ttl.is_alive():
             self.ttl.join(timeout=2)
+        if self.schedules.is_alive():
+            self.schedules.join(timeout=2)
         self.emulator.stop()

@@ -10,6 +10,7 @@ maxReceiveCount to at least 5, https://docs.aws.amazon.com/lambda/latest/dg/serv
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -182,4 +183,71 @@ def test_a_lost_cascade_chunk_is_resent_and_the_deleted_client_goes(
     assert _sweep(aws)["resent"] == 1
     _run_all(queue)
     assert list(TableItem.query(f"CLIENT#{cid}", consistent_read=True)) == []
+    assert _registry() == []
+
+
+def test_the_local_stack_fires_the_jobs_sweep_on_its_clock_as_eventbridge_would(aws: Template, queue: str) -> None:
+    """The template's ``Schedule`` event (``rate(5 minutes)``) reaches the jobs function locally: one period after
+    the stack starts, with EventBridge's scheduled event, and again a period later (devstack.schedules;
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html)."""
+    from devstack import clock as stack_clock
+    from devstack.schedules import Scheduler
+
+    handler = load_handler(aws.functions()["JobsFunction"])
+    answers: list[Any] = []
+    events: list[dict[str, Any]] = []
+
+    class Pool:
+        def invoke(self, event: dict[str, Any]) -> Any:
+            events.append(event)
+            answers.append(handler(event, LambdaContext("JobsFunction")))
+
+    scheduler = Scheduler(threading.Event())
+    jobs_fn = aws.functions()["JobsFunction"]
+    for name, event in jobs_fn.events.items():
+        if event["Type"] == "Schedule":
+            scheduler.add(jobs_fn.logical_id, name, event["Properties"], Pool())
+    start = stack_clock.now()
+    assert scheduler.fire_due(start + 299) == 0
+    assert scheduler.fire_due(start + 301) == 1
+    assert scheduler.fire_due(start + 302) == 0
+    assert scheduler.fire_due(start + 605) == 1
+    assert [e["detail-type"] for e in events] == ["Scheduled Event", "Scheduled Event"]
+    assert events[0]["source"] == "aws.events"
+    assert events[0]["resources"][0].startswith("arn:aws:events:")
+    assert answers == [{"running": 0, "resent": 0}] * 2  # the sweep ran (nothing to resend)
+
+
+def test_a_replayed_stream_record_starts_the_job_twice_and_it_runs_once(
+    aws: Template, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda delivers a stream record at least once (a retried batch replays records already handled): the
+    import it starts is enqueued twice, both chains run, and the member's counts are those of one import."""
+    from salon.services import imports, jobs
+    from salon.services.stream import handle_record
+
+    monkeypatch.setattr(imports, "CHUNK", 3)
+    studio_id = _ok(aws, "POST", "/studios", "olga", {"name": "Studio", "country": "US", "time_zone": "UTC"})[
+        "studio_id"
+    ]
+    for i in range(5):
+        _ok(aws, "POST", "/clients", "bob", {"name": f"Own {i}", "phone": f"+1 212 555 {i:04d}"})
+    code = _ok(aws, "POST", f"/studios/{studio_id}/invites", "olga", {"role": "provider"})["code"]
+    _ok(aws, "POST", "/studios/join", "bob", {"code": code})
+    keys = {"pk": {"S": f"STUDIO#{studio_id}"}, "sk": {"S": "MEMBER#bob"}}
+    image = {**keys, "status": {"S": "active"}, "import_status": {"S": "pending"}}
+    record = {
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"Keys": keys, "NewImage": image, "SequenceNumber": "100", "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+    handle_record(record, {})
+    handle_record(record, {})  # the replay
+    bodies = _take(queue)
+    assert [json.loads(b)["kind"] for b in bodies] == ["import", "import"]
+    for body in bodies:  # both chains run, interleaved
+        jobs.run_job_message(body)
+    _run_all(queue)
+    member = _ok(aws, "GET", f"/studios/{studio_id}/members/bob", "olga")
+    assert member["import"] == {"status": "done", "imported": 5, "merged": 0, "conflicts": 0}
     assert _registry() == []
