@@ -96,6 +96,8 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_status(stack: Stack, owne
     for name, run in runs.items():
         output, _ = run.communicate(timeout=900)
         summary = output[output.rfind("=== SUMMARY ===") - 40 :] if "=== SUMMARY ===" in output else output[-3000:]
+        links = [line.strip() for line in output.splitlines() if "API Links:" in line or "Scenarios:" in line]
+        summary = "\n".join(links) + "\n" + summary
         print(f"schemathesis {name}, seed {seed}:\n{summary}")
         if run.returncode != 0 or "Stateful" not in output:
             failed.append(f"--- {name} (exit {run.returncode}):\n{output[-10000:]}")
