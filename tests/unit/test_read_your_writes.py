@@ -64,3 +64,12 @@ def test_a_new_studio_and_its_invite_are_seen_by_their_creator(aws: Template, la
     members = _ok(aws, "GET", f"/studios/{studio['studio_id']}/members", "olga")["items"]
     assert [m["pro_id"] for m in members] == ["olga"]
     _ok(aws, "POST", f"/studios/{studio['studio_id']}/invites", "olga", {"role": "provider"})
+
+
+def test_a_pro_who_just_joined_can_preview_their_departure(aws: Template, lagging_reads: None) -> None:
+    studio = _ok(aws, "POST", "/studios", "olga", {"name": "Glow", "country": "US", "time_zone": "UTC"})
+    sid = studio["studio_id"]
+    code = _ok(aws, "POST", f"/studios/{sid}/invites", "olga", {"role": "provider"})["code"]
+    _ok(aws, "POST", "/studios/join", "bob", {"code": code})
+    preview = _ok(aws, "GET", f"/studios/{sid}/members/bob/departure", "bob")
+    assert preview["pro_id"] == "bob"

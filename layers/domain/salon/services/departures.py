@@ -162,7 +162,7 @@ def _read(caller: Caller, studio_id: str, pro_id: str) -> _Read:
         (keys.studio_pk(studio_id), keys.member_sk(pro_id)),
         (keys.studio_pk(studio_id), keys.STUDIO),
     ]
-    found = batch_get(wanted)
+    found = batch_get(wanted, consistent=True)  # a member who just joined (or just changed role) is found
     me, member, studio = (found.get(k) for k in wanted)
     return _Read(
         me if isinstance(me, ProProfile) else None,
@@ -348,7 +348,7 @@ def _assigned(
                 break
             views.append(item)
         last = item.sk
-    profiles = batch_get([(keys.client_pk(v.client_id), keys.PROFILE) for v in views])
+    profiles = batch_get([(keys.client_pk(v.client_id), keys.PROFILE) for v in views], consistent=True)
     mine = []
     for view in views:
         profile = profiles.get((keys.client_pk(view.client_id), keys.PROFILE))

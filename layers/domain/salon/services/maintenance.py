@@ -177,7 +177,7 @@ def delete_client(message: dict[str, Any]) -> None:
         logger.warning("uploads service unavailable; files kept", extra={"client_id": client_id})
     children = [
         (i.pk, i.sk)
-        for i in TableItem.query(keys.client_pk(client_id), limit=PAGE, page_size=PAGE)
+        for i in TableItem.query(keys.client_pk(client_id), limit=PAGE, page_size=PAGE, consistent_read=True)
         if i.sk != keys.PROFILE
     ]
     if children:
