@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from devstack import tokens
+from devstack.async_invoke import AsyncS3Pump
 from devstack.emulator import Emulator, LocalResources, apply_environment, create_resources
 from devstack.functions import Invoker, setting
 from devstack.gateway import Gateway, make_server
 from devstack.openapi import SWAGGER_HTML, build_openapi
-from devstack.pumps import Pump, SqsPump, StreamPump, s3_event_from_messages
+from devstack.pumps import Pump, SqsPump, StreamPump
 from devstack.schedules import Scheduler
 from devstack.template import Template
 from devstack.ttl import TtlSweeper
@@ -88,15 +89,13 @@ class LocalStack:
             spec = pool.spec
             name = next(k for k, v in spec.events.items() if v is event)
             self.schedules.add(spec.logical_id, name, props, pool)
-        elif kind == "S3":
+        elif kind == "S3":  # asynchronous: retries, then the on-failure destination (devstack.async_invoke)
+            config = pool.spec.properties.get("EventInvokeConfig") or {}
+            target = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            destination = self.resources.queues[target["Fn::GetAtt"][0]] if target else None
             self.pumps.append(
-                SqsPump(
-                    self.emulator,
-                    self.resources.s3_events_queue_url,
-                    pool,
-                    10,
-                    self.stop_event,
-                    transform=s3_event_from_messages,
+                AsyncS3Pump(
+                    self.emulator, self.resources.s3_events_queue_url, pool, self.stop_event, config, destination
                 )
             )
 

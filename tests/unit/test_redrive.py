@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -216,3 +217,65 @@ def test_an_upload_event_that_failed_every_retry_is_confirmed_or_cleaned_up_by_t
     else:
         assert listed == [upload_id]
         assert int(quota.used) == 1  # type: ignore[attr-defined]
+
+
+def test_the_local_stack_retries_an_s3_event_twice_then_puts_it_on_the_failure_queue_for_the_redrive(
+    invoke: Callable[..., dict[str, Any]],  # noqa: F811 - the fixture
+    aws: Template,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """devstack.async_invoke does what Lambda does with an S3 event the function fails on: two retries, then the
+    on-failure destination (the template's EventInvokeConfig); the redrive then cleans the object up."""
+    from devstack import async_invoke
+    from devstack.emulator import S3_EVENTS_QUEUE
+    from salon import clock
+    from salon.settings import get_settings
+    from tests.unit.conftest import InProcessAws
+
+    monkeypatch.setattr(async_invoke, "RETRY_DELAY_S", 0.0)
+    bucket = get_settings().uploads_bucket
+    client_id = _seed("ana")
+    body = _image("PNG", (32, 32))
+    granted = invoke("POST", f"/clients/{client_id}/uploads", "ana", {"content_type": "image/png", "size": len(body)})
+    key = f"clients/{client_id}/{granted['json']['upload_id']}"
+    s3 = boto3.client("s3", region_name=LOCAL_REGION)
+    version = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/png")["VersionId"]
+    notification = _async_failure(bucket, key, version, len(body))["requestPayload"]
+    sqs = boto3.client("sqs", region_name=LOCAL_REGION)
+    events_queue = sqs.get_queue_url(QueueName=S3_EVENTS_QUEUE)["QueueUrl"]  # where the bucket notifies, locally
+    sqs.purge_queue(QueueUrl=events_queue)  # moto's own notification of the PUT: ours below is the POST's
+    sqs.send_message(QueueUrl=events_queue, MessageBody=json.dumps(notification))
+
+    attempts: list[dict[str, Any]] = []
+
+    class Throttled:  # every attempt fails, as a function whose table throttles it would
+        spec = aws.functions()["UploadsFunction"]
+
+        def invoke(self, event: dict[str, Any]) -> Any:
+            attempts.append(event)
+            raise RuntimeError("1 object(s) not processed; the event will be retried")
+
+    config = aws.resources["UploadsFunction"]["Properties"]["EventInvokeConfig"]
+    failures = _queue("UploadEventsFailureQueue")
+    pump = async_invoke.AsyncS3Pump(
+        InProcessAws(),  # type: ignore[arg-type]
+        events_queue,
+        Throttled(),
+        threading.Event(),
+        config,
+        failures,
+    )
+    assert pump.step() is True
+    assert len(attempts) == 3  # the first attempt and two retries
+    (record,) = _bodies(failures)
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"] == attempts[0]
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+
+    monkeypatch.setattr(clock, "_offset_s", 24 * 3600)  # the operator comes after the reservation lapsed
+    report = redrive(sqs, failures, streams=None)
+    assert report.left == []
+    assert report.uploads == [key]
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key=key, VersionId=version)
