@@ -90,3 +90,29 @@ def test_far_above_them_only_documented_503s_and_409s_appear_and_nothing_acknowl
             assert int(answer["headers"]["Retry-After"]) >= 1
     use_faults("off")
     assert set(acknowledged) <= _listed(aws)
+
+
+def test_overlapping_bookings_under_conflicts_and_throttles_give_one_appointment_and_no_500(
+    aws: Template, use_faults: Any
+) -> None:
+    """A booking's transaction cancelled by throttled items or a concurrent transaction (no condition failed) was
+    a 500 (RuntimeError); it is retried, then the documented 409 or 503."""
+    import datetime as dt
+
+    clients = []
+    for i in range(3):
+        created = _call(aws, "POST", "/clients", "ana", {"name": f"C{i}", "phone": f"+1 212 555 {i:04d}"})
+        clients.append(json.loads(created["body"])["client_id"])
+    use_faults("default,conflict=0.5,throttle=0.2")
+    moment = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(second=0, microsecond=0)
+    start = moment - dt.timedelta(minutes=moment.minute % 5)
+    answers = []
+    for i in range(12):
+        service = {"name": "Cut", "minutes": 30, "price": {"amount": 4500, "currency": "EUR"}}
+        body = {"provider_id": "ana", "start": (start + dt.timedelta(minutes=5 * (i % 4))).isoformat()}
+        resp = _call(aws, "POST", f"/clients/{clients[i % 3]}/appointments", "ana", {**body, "services": [service]})
+        code = json.loads(resp["body"])["error"]["code"] if resp["statusCode"] >= 400 else ""
+        answers.append((resp["statusCode"], code))
+    assert [a for a in answers if a[0] == 201] == [(201, "")], answers
+    allowed = {(201, ""), (409, "slot_taken"), (409, "write_conflict"), (503, "throttled")}
+    assert set(answers) <= allowed, answers

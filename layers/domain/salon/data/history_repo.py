@@ -134,9 +134,9 @@ def _put(item: TableItem, new: bool = True) -> Raw:
 
 
 def _transact(actions: list[Raw]) -> list[dict[str, Any]] | None:
-    """Run one transaction; ``None`` when it committed, else its cancellation reasons. A cancellation by a
-    concurrent transaction alone (``TransactionConflict``) is tried again (``tx.retry_conflicts``), then
-    :class:`WriteConflict` tells the caller to retry."""
+    """Run one transaction; ``None`` when it committed, else its cancellation reasons. A cancellation by
+    concurrent transactions or throttled items alone (``TransactionConflict``, ``ThrottlingError``) is tried
+    again (``tx.retry_conflicts``), then :class:`WriteConflict` (or ``Throttled``) tells the caller to retry."""
     if len(actions) > 100:
         raise ValueError("a transaction holds at most 100 actions")
 
@@ -145,7 +145,7 @@ def _transact(actions: list[Raw]) -> list[dict[str, Any]] | None:
             _client().transact_write_items(TransactItems=actions)
         except ClientError as exc:
             codes = tx.cancellation_codes(exc)
-            if not codes or ("TransactionConflict" in codes and "ConditionalCheckFailed" not in codes):
+            if not codes or tx.retryable(codes):
                 raise
             return list(exc.response.get("CancellationReasons") or [])
         return None
@@ -158,8 +158,9 @@ def _failed(reasons: list[dict[str, Any]], index: int) -> bool:
 
 
 def _raise_unless_conditional(reasons: list[dict[str, Any]]) -> None:
-    """A cancellation that no condition explains (a concurrent transaction): the app may retry."""
-    raise RuntimeError(f"transaction cancelled: {[r.get('Code') for r in reasons]}")
+    """A cancellation that no condition of the caller's explains (a concurrent transaction or a throttle beside
+    a condition that does not decide): nothing was written, the app may retry (409 ``write_conflict``)."""
+    raise tx.WriteConflict()
 
 
 def plain(raw: Raw) -> dict[str, Any]:

@@ -34,6 +34,7 @@ __all__ = [
     "n",
     "put_item",
     "retry_conflicts",
+    "retryable",
     "s",
     "update_item",
 ]
@@ -51,10 +52,13 @@ def cancellation_codes(exc: Exception) -> list[str | None]:
     return []
 
 
-def _retried(codes: list[str | None]) -> bool:
+def retryable(codes: list[str | None]) -> bool:
     """A cancellation no condition explains: only concurrent transactions and throttled items, worth retrying."""
     found = {code for code in codes if code not in (None, "None")}
     return bool(found) and found <= _RETRIED_REASONS
+
+
+_retried = retryable
 
 
 def retry_conflicts(write: Callable[[], T]) -> T:
