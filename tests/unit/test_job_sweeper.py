@@ -251,3 +251,70 @@ def test_a_replayed_stream_record_starts_the_job_twice_and_it_runs_once(
     member = _ok(aws, "GET", f"/studios/{studio_id}/members/bob", "olga")
     assert member["import"] == {"status": "done", "imported": 5, "merged": 0, "conflicts": 0}
     assert _registry() == []
+
+
+def _member_out(studio_id: str, pro_id: str) -> dict[str, Any]:
+    from salon.data.models import Member, TableItem
+    from salon.services.studios import member_out
+
+    item = TableItem.get(f"STUDIO#{studio_id}", f"MEMBER#{pro_id}", consistent_read=True)
+    assert isinstance(item, Member)
+    return member_out(item).model_dump(mode="json", by_alias=True)
+
+
+def test_a_lost_departure_chunk_is_resent_and_the_member_shows_the_stall_until_it_moves(
+    aws: Template, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A departure's chunks carry a cursor: the sweep resends the lost one, cursor included, and the leave
+    finishes with each client split once."""
+    from salon import clock
+    from salon.services import departures, jobs
+    from tests.unit import test_departures as td
+
+    monkeypatch.setattr(departures, "CHUNK", 1)
+    ddb = boto3.client("dynamodb", region_name=LOCAL_REGION)
+    member = {
+        "pk": td._s(f"STUDIO#{td.SID}"),
+        "sk": td._s(f"MEMBER#{td.PRO}"),
+        "kind": td._s("member"),
+        "studio_id": td._s(td.SID),
+        "pro_id": td._s(td.PRO),
+        "role": td._s("provider"),
+        "status": td._s("leaving"),
+        "joined_at": td._s("2024-01-01T00:00:00.000Z"),
+        "kept_by_pro": {"N": "0"},
+        "kept_by_studio": {"N": "0"},
+        "left_with_pro": {"N": "0"},
+    }
+    td._put(ddb, member)
+    td._put(
+        ddb,
+        {
+            "pk": td._s(f"PRO#{td.PRO}"),
+            "sk": td._s("PROFILE"),
+            "kind": td._s("pro"),
+            "membership_status": td._s("leaving"),
+        },
+    )
+    td._client(ddb, td.OWN, "Olga Own", "+14155550101", [td.PRO])
+    td._client(ddb, td.SHARED, "Sam Shared", "+14155550102", [td.PRO, td.CARA])
+
+    jobs.enqueue("departure", studio_id=td.SID, pro_id=td.PRO)  # the stream consumer, on `leaving`
+    jobs.run_job_message(_take(queue)[0])  # the first client is split
+    (lost,) = _take(queue)
+    assert json.loads(lost)["after"]  # the next chunk's cursor, never delivered
+    monkeypatch.setattr(clock, "_offset_s", jobs.STALE_S + 1)
+    assert _sweep(aws)["resent"] == 1
+    shown = _member_out(td.SID, td.PRO)  # what GET /studios/{sid}/members/{pro} answers
+    assert shown["stalled"]["job"] == "departure"
+    assert shown["stalled"]["retries"] == 1
+    (resent,) = _take(queue)
+    assert json.loads(resent) == json.loads(lost)  # the same chunk, cursor included
+    jobs.run_job_message(resent)
+    assert _member_out(td.SID, td.PRO)["stalled"] is None  # moving again
+    _run_all(queue)
+    state = td._state(ddb)
+    assert state["status"] == "left"
+    assert state["counters"] == {"kept_by_pro": "2", "kept_by_studio": "1", "left_with_pro": "1"}
+    assert state["personal"] == ["Olga Own", "Sam Shared"]
+    assert [job for job in _registry() if job["kind"] == "departure"] == []
