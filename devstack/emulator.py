@@ -14,6 +14,13 @@ import boto3
 from devstack.template import LOCAL_REGION, LOCAL_STACK_NAME, Template
 
 S3_EVENTS_QUEUE = "local-s3-events"
+_QUEUE_KEYS = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds",
+)
 _TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "StreamSpecification", "BillingMode")
 
 
@@ -134,7 +141,9 @@ def create_resources(emulator: Emulator, template: Template) -> LocalResources:
             redrive = props.get("RedrivePolicy")
             if redrive and redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] not in queues:
                 continue
-            attrs = {"VisibilityTimeout": "2"}  # local retries come round quickly
+            # The template's settings, as CloudFormation creates the queue. The local poller receives with a
+            # scaled visibility timeout (devstack.pumps.time_scale); the queue's own attribute is the template's.
+            attrs = {k: str(props[k]) for k in _QUEUE_KEYS if k in props}
             if redrive:
                 target = template.resolve(redrive["deadLetterTargetArn"])
                 attrs["RedrivePolicy"] = json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,12 +12,12 @@ from typing import Any
 from devstack import tokens
 from devstack.async_invoke import AsyncS3Pump
 from devstack.emulator import Emulator, LocalResources, apply_environment, create_resources
-from devstack.functions import Invoker, setting
+from devstack.functions import setting
 from devstack.gateway import Gateway, make_server
 from devstack.openapi import SWAGGER_HTML, build_openapi
-from devstack.pumps import Pump, SqsPump, StreamPump
+from devstack.pumps import Pump, SqsPump, StreamPump, time_scale
 from devstack.schedules import Scheduler
-from devstack.template import Template
+from devstack.template import FunctionSpec, Template
 from devstack.ttl import TtlSweeper
 from devstack.workers import WorkerPool
 
@@ -56,7 +57,7 @@ class LocalStack:
         }
         for name, spec in functions.items():
             for event in spec.events.values():
-                self._wire(event, pools[name])
+                self._wire(spec, event, pools[name])
         gateway = Gateway(
             self.template.http_routes(), pools, self._openapi_doc, tokens.public_key_pem(self.key_dir), SWAGGER_HTML
         )
@@ -67,8 +68,30 @@ class LocalStack:
             pump.start()
         self.ttl.start()
         self.schedules.start()
+        # One warm worker per function, two starting at a time, in the background: the API answers at once, and
+        # a function's first request does not pay its import.
+        threading.Thread(target=self._prewarm, name="prewarm", daemon=True).start()
 
-    def _wire(self, event: dict[str, Any], pool: Invoker) -> None:
+    def _prewarm(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        count = int(os.environ.get("DEVSTACK_PREWARM", "1"))
+        if count <= 0:
+            return
+
+        def warm(pool: WorkerPool) -> None:
+            if self.stop_event.is_set():
+                return
+            try:
+                pool.warm(count)
+            except Exception:  # the function's first invocation reports it
+                if not self.stop_event.is_set():
+                    log.exception("could not pre-warm %s", pool.spec.logical_id)
+
+        with ThreadPoolExecutor(2, thread_name_prefix="prewarm") as starters:
+            list(starters.map(warm, self.pools.values()))
+
+    def _wire(self, spec: FunctionSpec, event: dict[str, Any], pool: WorkerPool) -> None:
         assert self.resources is not None
         kind, props = event["Type"], event.get("Properties", {})
         if kind == "DynamoDB":
@@ -80,13 +103,22 @@ class LocalStack:
             self.pumps.append(pump)
         elif kind == "SQS":
             queue = props["Queue"]["Fn::GetAtt"][0]
+            queue_props = self.template.resources[queue].get("Properties") or {}
+            visibility = int(queue_props.get("VisibilityTimeout", 30))  # SQS's default
             self.pumps.append(
                 SqsPump(
-                    self.emulator, self.resources.queues[queue], pool, int(props.get("BatchSize", 10)), self.stop_event
+                    self.emulator,
+                    self.resources.queues[queue],
+                    pool,
+                    int(props.get("BatchSize", 10)),
+                    self.stop_event,
+                    # More pollers than instances: a batch received with none free is throttled, as on AWS.
+                    pollers=pool.concurrency + 1,
+                    visibility_timeout_s=max(1, round(visibility * time_scale())),
+                    partial="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
                 )
             )
         elif kind == "Schedule":
-            spec = pool.spec
             name = next(k for k, v in spec.events.items() if v is event)
             self.schedules.add(spec.logical_id, name, props, pool)
         elif kind == "S3":  # asynchronous: retries, then the on-failure destination (devstack.async_invoke)
@@ -105,12 +137,15 @@ class LocalStack:
         return self._openapi
 
     def drain(self, timeout_s: float = 10.0) -> None:
-        """Wait until every pump is idle: the stream and the queues have nothing left to deliver."""
+        """Wait until every pump is idle: the stream and the queues have nothing left to deliver, no batch is in
+        flight in a worker and no message waits to be retried."""
         deadline = time.monotonic() + timeout_s
         started = {pump: pump.polls for pump in self.pumps}
         while time.monotonic() < deadline:
             # Two finished polls since we began means one began after us and saw everything written before.
-            if all(p.polls >= started[p] + 2 and p.idle_streak >= 2 for p in self.pumps):
+            if all(p.polls >= started[p] + 2 and p.idle_streak >= 2 for p in self.pumps) and all(
+                p.settled() for p in self.pumps
+            ):
                 return
             time.sleep(0.02)
         raise TimeoutError("events still flowing")
