@@ -52,8 +52,12 @@ class LocalStack:
         globals_ = self.template.doc.get("Globals", {}).get("Function", {})
         # Each function in worker processes of its own, one invocation at a time each (devstack.workers),
         # started with this process's environment as apply_environment just set it.
+        # Timeouts are the template's times DEVSTACK_TIMEOUT_SCALE (2): one 2-core machine runs the emulator and
+        # every function, where Lambda gives each instance its own share of a core.
+        scale = float(os.environ.get("DEVSTACK_TIMEOUT_SCALE", "2"))
         self.pools = pools = {
-            name: WorkerPool(spec, float(setting(spec, "Timeout", globals_, 3))) for name, spec in functions.items()
+            name: WorkerPool(spec, float(setting(spec, "Timeout", globals_, 3)) * scale)
+            for name, spec in functions.items()
         }
         for name, spec in functions.items():
             for event in spec.events.values():

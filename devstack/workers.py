@@ -10,8 +10,9 @@ the stack's environment, each loading the function's module once as Lambda would
 invocation to a free one, first come first served.
 
 - Concurrency: the function's ``ReservedConcurrentExecutions`` if the template sets it, else
-  ``DEVSTACK_CONCURRENCY`` (default 4), and never more than ``DEVSTACK_MAX_CONCURRENCY`` (default 8):
-  the template's seven functions hold at most 32 processes on a 2-core machine. Workers start on first
+  ``DEVSTACK_CONCURRENCY`` (default 4), and never more than ``DEVSTACK_MAX_CONCURRENCY`` (default 4):
+  the template's seven functions hold at most 28 processes on a 2-core machine, and no more than 4 job
+  chunks compete with the API for the one emulator process. Workers start on first
   need and stay warm.
 - Timeout: an invocation still running after the function's ``Timeout`` is killed with its worker (the
   next invocation gets a fresh one) and fails with ``Sandbox.Timedout`` "Task timed out after N seconds",
@@ -46,7 +47,7 @@ from devstack.template import ROOT, FunctionSpec
 log = logging.getLogger("devstack.workers")
 
 DEFAULT_CONCURRENCY = 4
-MAX_CONCURRENCY = 8
+MAX_CONCURRENCY = 4
 INIT_TIMEOUT_S = 60.0  # Lambda allows 10 s of init; a shared 2-core machine importing boto3 needs more
 
 
