@@ -38,6 +38,7 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self._server: Any = None
         self._openapi: dict[str, Any] | None = None
+        self._openapi_lock = threading.Lock()
         self.pools: dict[str, WorkerPool] = {}
 
     @property
@@ -74,11 +75,16 @@ class LocalStack:
         self.schedules.start()
         # One warm worker per function, two starting at a time, in the background: the API answers at once, and
         # a function's first request does not pay its import.
+        # The OpenAPI document first (GET /openapi.json, /docs), then the workers.
         threading.Thread(target=self._prewarm, name="prewarm", daemon=True).start()
 
     def _prewarm(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        try:
+            self._openapi_doc()
+        except Exception:  # GET /openapi.json reports it
+            log.exception("could not build the OpenAPI document")
         count = int(os.environ.get("DEVSTACK_PREWARM", "1"))
         if count <= 0:
             return
@@ -136,9 +142,12 @@ class LocalStack:
             )
 
     def _openapi_doc(self) -> dict[str, Any]:
-        if self._openapi is None:
-            self._openapi = build_openapi(self.template)
-        return self._openapi
+        # Built once, by the first caller (the start-up thread, usually): the main process imports the functions'
+        # modules only for it, their invocations run in the workers.
+        with self._openapi_lock:
+            if self._openapi is None:
+                self._openapi = build_openapi(self.template)
+            return self._openapi
 
     def drain(self, timeout_s: float = 10.0) -> None:
         """Wait until every pump is idle: the stream and the queues have nothing left to deliver, no batch is in
