@@ -15,14 +15,11 @@ functions the template wires them to with Lambda's rules, AWS's documentation be
   instance for is throttled and stays on the queue: the receive counted, it comes back after the visibility
   timeout and goes to the dead-letter queue after ``maxReceiveCount`` receives; at least once (a duplicate
   delivery, fault ``duplicate``) and out of order (fault ``reorder``); ``ReportBatchItemFailures``.
-- S3 notifications (``AsyncPump``; https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html,
-  https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html): an asynchronous
-  invocation per event; a failed one is retried twice (after 1 then 2 minutes on AWS), then sent to the
-  function's ``EventInvokeConfig`` on-failure destination as an invocation record, or dropped.
+- S3 notifications are asynchronous invocations: ``devstack.async_invoke``.
 
 Waits are scaled for a local stack (``DEVSTACK_SQS_TIME_SCALE``, default 0.05): a queue keeps the template's
 ``VisibilityTimeout`` as its attribute but the local poller receives with the scaled one (the jobs queue's
-180 s is 9 s), and the asynchronous retries wait 3 s and 6 s. Counts (receives, retries) are never scaled.
+180 s is 9 s). Counts (receives, retries) are never scaled.
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ from devstack import faults
 from devstack.emulator import Emulator
 from devstack.functions import Invoker, function_arn
 from devstack.template import LOCAL_REGION
-from devstack.workers import InvocationError, Throttled
+from devstack.workers import Throttled
 
 log = logging.getLogger("devstack.events")
 
@@ -86,19 +83,13 @@ def _plain(value: Any) -> Any:
 
 
 def time_scale() -> float:
-    """How much shorter local waits (visibility timeouts, asynchronous retry delays) are than AWS's."""
+    """How much shorter the local poller's visibility timeouts are than the queues'."""
     return float(os.environ.get("DEVSTACK_SQS_TIME_SCALE", "0.05"))
 
 
 def _iso(epoch_s: float, ms: bool = True) -> str:
     moment = dt.datetime.fromtimestamp(epoch_s, dt.UTC)
     return moment.isoformat(timespec="milliseconds" if ms else "seconds").replace("+00:00", "Z")
-
-
-def _error_payload(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, InvocationError):
-        return {"errorType": exc.error_type, "errorMessage": exc.message}
-    return {"errorType": type(exc).__name__, "errorMessage": str(exc)}
 
 
 class Pump(threading.Thread):
@@ -490,119 +481,6 @@ class SqsPump(Pump):
             ],
         )["Attributes"]
         return all(int(v) == 0 for v in attrs.values())
-
-
-class AsyncPump(SqsPump):
-    """S3 notifications as Lambda's asynchronous invocations: one invocation per event; a function error is
-    retried ``MaximumRetryAttempts`` times (2 unless the function's EventInvokeConfig says otherwise) after
-    1 then 2 minutes (scaled), then the event goes to the on-failure destination as an invocation record, or
-    is dropped. A throttled invocation is retried later without costing a retry, as Lambda does."""
-
-    RETRY_DELAYS_S = (60.0, 120.0)
-
-    def __init__(
-        self,
-        emulator: Emulator,
-        queue_url: str,
-        pool: Invoker,
-        stop: threading.Event,
-        *,
-        max_retries: int = 2,
-        on_failure_url: str | None = None,
-        pollers: int = 1,
-        invoke_timeout_s: float = 30.0,
-    ) -> None:
-        super().__init__(
-            emulator,
-            queue_url,
-            pool,
-            1,
-            stop,
-            pollers=pollers,
-            visibility_timeout_s=int(invoke_timeout_s) + 5,  # invisible while the invocation runs
-            partial=False,
-        )
-        self.name = f"async->{pool.spec.logical_id}"
-        self.max_retries = max_retries
-        self.on_failure_url = on_failure_url
-        self._attempts: dict[str, int] = {}
-        self.sent_to_destination: list[dict[str, Any]] = []
-        self.dropped = 0
-
-    def delay_s(self, retry: int) -> int:
-        """The local wait before retry number ``retry`` (1-based): AWS's, scaled."""
-        base = self.RETRY_DELAYS_S[min(retry, len(self.RETRY_DELAYS_S)) - 1]
-        return max(0, round(base * time_scale()))
-
-    def _deliver(self, records: list[dict[str, Any]], wait_s: float | None) -> bool:
-        (record,) = records
-        body = json.loads(record["body"])
-        if body.get("Event") == "s3:TestEvent":  # the bucket's test message is not an event
-            self._delete_message(record)
-            return True
-        events = [{"Records": [r]} for r in body.get("Records", [])]
-        if len(events) != 1:  # S3 sends one record per event; anything else is split into its own messages
-            for event in events:
-                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(event))
-            self._delete_message(record)
-            return True
-        (event,) = events
-        key = record["messageId"]
-        attempts = self._attempts.get(key, 0) + 1
-        try:
-            self.pool.invoke(event, wait_s=wait_s)
-        except Throttled:
-            self.throttled += 1
-            self._later(record, 1)
-            return False
-        except Exception as exc:
-            self._attempts[key] = attempts
-            if attempts <= self.max_retries:
-                delay = self.delay_s(attempts)
-                log.error("%s: attempt %d failed (%s); retried in %d s", self.name, attempts, exc, delay)
-                self._later(record, delay)
-            else:
-                self._give_up(record, event, exc, attempts)
-            return True
-        self._attempts.pop(key, None)
-        self._delete_message(record)
-        return True
-
-    def _later(self, record: dict[str, Any], delay_s: int) -> None:
-        self.sqs.change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=delay_s
-        )
-
-    def _delete_message(self, record: dict[str, Any]) -> None:
-        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"])
-
-    def invocation_record(self, event: dict[str, Any], exc: BaseException, attempts: int) -> dict[str, Any]:
-        """Lambda's record of an asynchronous invocation that failed every attempt."""
-        return {
-            "version": "1.0",
-            "timestamp": _iso(time.time()),
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": f"{function_arn(self.pool.spec)}:$LATEST",
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": attempts,
-            },
-            "requestPayload": event,
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "responsePayload": _error_payload(exc),
-        }
-
-    def _give_up(self, record: dict[str, Any], event: dict[str, Any], exc: BaseException, attempts: int) -> None:
-        self._attempts.pop(record["messageId"], None)
-        if self.on_failure_url:
-            doc = self.invocation_record(event, exc, attempts)
-            self.sqs.send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(doc))
-            self.sent_to_destination.append(doc)
-            log.error("%s: every attempt failed; the event went to the on-failure destination", self.name)
-        else:
-            self.dropped += 1
-            log.error("%s: every attempt failed and no on-failure destination is set: the event is dropped", self.name)
-        self._delete_message(record)
 
 
 def s3_event_from_messages(records: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -8,9 +8,7 @@ fake function on moto's in-process SQS:
   https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html (checkpoint at the
   lowest failed sequence number, bisection that costs no retry, MaximumRetryAttempts, MaximumRecordAgeInSeconds,
   the on-failure invocation record).
-- Asynchronous invocation (S3 events): https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html
-  and https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html (two retries, then
-  the on-failure destination's invocation record, or dropped).
+(S3 events as asynchronous invocations: devstack/async_invoke.py, tests/unit/test_redrive.py.)
 """
 
 from __future__ import annotations
@@ -26,8 +24,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devstack import faults, pumps
-from devstack.pumps import AsyncPump, SqsPump, StreamPump
+from devstack import faults
+from devstack.pumps import SqsPump, StreamPump
 from devstack.template import LOCAL_REGION, FunctionSpec
 from devstack.workers import InvocationError, Throttled
 
@@ -323,86 +321,3 @@ def test_records_older_than_the_maximum_age_are_not_delivered_and_go_to_the_dest
     assert parked["requestContext"]["condition"] == "RecordAgeExceeded"
     assert parked["DDBStreamBatchInfo"]["startSequenceNumber"] == "101"
     assert parked["DDBStreamBatchInfo"]["endSequenceNumber"] == "102"
-
-
-# ---------------------------------------------------- asynchronous (S3)
-
-
-def _s3_message(key: str) -> str:
-    return json.dumps({"Records": [{"eventName": "ObjectCreated:Post", "s3": {"object": {"key": key}}}]})
-
-
-def _async_pump(sqs: Any, fn: FakeFunction, destination: bool) -> tuple[AsyncPump, str, str | None]:
-    url, _ = _queue(sqs, "s3-events")
-    on_failure = _queue(sqs, "uploads-failures")[0] if destination else None
-    pump = AsyncPump(InProcessAws(), url, fn, threading.Event(), on_failure_url=on_failure)  # type: ignore[arg-type]
-    return pump, url, on_failure
-
-
-def _run_async(pump: AsyncPump, rounds: int = 20) -> None:
-    for _ in range(rounds):
-        pump.step()
-
-
-def test_an_async_invocation_that_keeps_failing_is_tried_three_times_then_sent_to_the_destination(
-    sqs: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DEVSTACK_SQS_TIME_SCALE", "0")  # AWS waits 1 then 2 minutes; none here
-    fn = FakeFunction(lambda event: (_ for _ in ()).throw(InvocationError("ClientError", "AccessDenied")))
-    pump, url, destination = _async_pump(sqs, fn, destination=True)
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Event": "s3:TestEvent"}))
-    sqs.send_message(QueueUrl=url, MessageBody=_s3_message("clients/c1/u1.jpg"))
-    _run_async(pump)
-    assert len(fn.events) == 3  # the first attempt and two retries; the test event is no invocation
-    assert destination is not None
-    (record,) = [json.loads(b) for b in _bodies(sqs, destination)]
-    assert record["requestContext"]["condition"] == "RetriesExhausted"
-    assert record["requestContext"]["approximateInvokeCount"] == 3
-    assert record["requestContext"]["functionArn"].endswith("function:FakeFunction:$LATEST")
-    assert record["requestPayload"] == fn.events[0]
-    assert record["responseContext"]["functionError"] == "Unhandled"
-    assert record["responsePayload"] == {"errorType": "ClientError", "errorMessage": "AccessDenied"}
-    assert record["version"] == "1.0"
-    assert _bodies(sqs, url) == []  # not retried forever
-
-
-def test_without_a_destination_an_async_event_that_keeps_failing_is_dropped(
-    sqs: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DEVSTACK_SQS_TIME_SCALE", "0")
-    fn = FakeFunction(lambda event: (_ for _ in ()).throw(InvocationError("ValueError", "no")))
-    pump, url, _ = _async_pump(sqs, fn, destination=False)
-    sqs.send_message(QueueUrl=url, MessageBody=_s3_message("clients/c1/u1.jpg"))
-    _run_async(pump)
-    assert len(fn.events) == 3
-    assert pump.dropped == 1
-    assert _bodies(sqs, url) == []
-
-
-def test_an_async_retry_that_succeeds_sends_nothing_and_each_event_is_its_own_invocation(
-    sqs: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DEVSTACK_SQS_TIME_SCALE", "0")
-    seen: dict[str, int] = {}
-
-    def flaky(event: dict[str, Any]) -> None:
-        key = event["Records"][0]["s3"]["object"]["key"]
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] == 1:
-            raise InvocationError("ValueError", "once")
-
-    fn = FakeFunction(flaky)
-    pump, url, destination = _async_pump(sqs, fn, destination=True)
-    for key in ("clients/a.jpg", "clients/b.jpg"):
-        sqs.send_message(QueueUrl=url, MessageBody=_s3_message(key))
-    _run_async(pump)
-    assert seen == {"clients/a.jpg": 2, "clients/b.jpg": 2}
-    assert all(len(e["Records"]) == 1 for e in fn.events)
-    assert destination is not None
-    assert _bodies(sqs, destination) == []
-
-
-def test_async_retry_delays_are_awss_scaled() -> None:
-    pump = AsyncPump.__new__(AsyncPump)
-    assert pumps.time_scale() == 0.05
-    assert [pump.delay_s(1), pump.delay_s(2)] == [3, 6]  # AWS: 1 minute, then 2
