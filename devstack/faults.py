@@ -69,7 +69,7 @@ KINDS: dict[str, Kind] = {
 
 # The intended defaults: on in `make dev` and the tests, small enough that the code's retries absorb them.
 DEFAULT_FAULTS = "gsi_lag_ms=300,read_lag_ms=30,conflict=0.02,throttle=0.01,unprocessed=0.05,duplicate=0.05,reorder=0.1"
-EFFECTIVE_DEFAULT = ""  # flipped to DEFAULT_FAULTS once the code's retries land
+EFFECTIVE_DEFAULT = DEFAULT_FAULTS  # on in make dev and the tests; DEVSTACK_FAULTS=off turns them off
 
 _lock = threading.Lock()
 _settings: dict[str, float] | None = None

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devstack import tokens
+from devstack import faults, tokens
 from devstack.async_invoke import AsyncS3Pump
 from devstack.emulator import Emulator, LocalResources, apply_environment, create_resources
 from devstack.functions import setting
@@ -159,6 +159,9 @@ class LocalStack:
             if all(p.polls >= started[p] + 2 and p.idle_streak >= 2 for p in self.pumps) and all(
                 p.settled() for p in self.pumps
             ):
+                # Settled also means the indexes caught up: the last write an event made shows in a
+                # lagging index read (GSI, or a base-table read without ConsistentRead) only after the lag.
+                time.sleep(max(faults.rate("gsi_lag_ms"), faults.rate("read_lag_ms")) / 1000)
                 return
             time.sleep(0.02)
         raise TimeoutError("events still flowing")

@@ -23,6 +23,13 @@ class InProcessAws:
 
 @pytest.fixture
 def aws() -> Iterator[Template]:
+    """moto in-process with the local stack's patches: AWS's consistency, conflicts and throttles at
+    ``DEVSTACK_FAULTS`` (the defaults unless set; the seed is printed for a replay)."""
+    from devstack import faults, moto_patches
+
+    moto_patches.apply()
+    faults.configure()
+    print(f"DEVSTACK_FAULTS seed={faults.seed()} ({faults.describe()})")
     with mock_aws():
         template = Template()
         create_resources(InProcessAws(), template)  # type: ignore[arg-type]
