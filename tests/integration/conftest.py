@@ -49,11 +49,45 @@ class Stack:
         assert resp.status_code == 204, resp.text
 
 
+_replay: dict[str, str] = {}  # what a failing test's report prints so the run can be replayed
+
+
+def _faults_line(url: str) -> str:
+    try:
+        answer = requests.get(f"{url}/__devstack/faults", timeout=10).json()
+    except (requests.RequestException, ValueError) as exc:
+        return f"(GET /__devstack/faults failed: {exc})"
+    settings = ",".join(f"{k}={v}" for k, v in sorted(answer.get("settings", {}).items()))
+    return f"DEVSTACK_FAULTS={settings or 'off'},seed={answer.get('seed')}  injected={answer.get('injected')}"
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     key_dir = tmp_path_factory.mktemp("devstack")
     with stack_process(key_dir) as running:
+        _replay["url"] = running.url
+        _replay["log"] = str(running.log_path)
+        _replay["faults"] = _faults_line(running.url)
+        print(f"\nlocal stack {running.url}: {_replay['faults']}; log {running.log_path}")
         yield Stack(running.url, running.emulator, key_dir, running.process)
+        _replay["faults"] = _faults_line(running.url)
+        _replay.pop("url")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test on the stack says which faults were in force (the seed replays them:
+    ``DEVSTACK_FAULTS=<settings>,seed=N``) and where the stack's log, with the functions' tracebacks, is."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "stack" in getattr(item, "fixturenames", ()) and "log" in _replay:
+        faults = _faults_line(_replay["url"]) if "url" in _replay else _replay.get("faults", "")
+        report.sections.append(("local stack", f"{faults}\nstack log: {_replay['log']}"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if "log" in _replay:
+        terminalreporter.write_line(f"local stack: {_replay['faults']}; log {_replay['log']}")
 
 
 @pytest.fixture(autouse=True)
