@@ -72,7 +72,10 @@ def _views(aws: Template) -> dict[tuple[str, str], tuple[int, str]]:
     """Every view and tombstone in the table: (pro, client) -> (version, kind)."""
     import boto3
 
-    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="studio-local-RecordsTable")["Items"]
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(
+        TableName="studio-local-RecordsTable",
+        ConsistentRead=True,  # the test's own read: strongly consistent
+    )["Items"]
     out = {}
     for item in items:
         if item["pk"]["S"].startswith("PRO#") and item["kind"]["S"] in ("view", "gone"):
@@ -192,7 +195,9 @@ def test_an_apprentice_gets_a_masked_view_and_a_provider_the_contact_details(aws
     assert consumer([_record(None, _image(cid, 1, ["bob", "cara"]))])["batchItemFailures"] == []
     views = {
         pro: ddb.get_item(
-            TableName="studio-local-RecordsTable", Key={"pk": {"S": f"PRO#{pro}"}, "sk": {"S": f"CLIENT#{cid}"}}
+            TableName="studio-local-RecordsTable",
+            Key={"pk": {"S": f"PRO#{pro}"}, "sk": {"S": f"CLIENT#{cid}"}},
+            ConsistentRead=True,
         )["Item"]
         for pro in ("bob", "cara")
     }
@@ -284,7 +289,9 @@ def _view(pro: str, client_id: str) -> dict[str, Any]:
 
     return dict(
         boto3.client("dynamodb", region_name="us-east-1").get_item(
-            TableName="studio-local-RecordsTable", Key={"pk": {"S": f"PRO#{pro}"}, "sk": {"S": f"CLIENT#{client_id}"}}
+            TableName="studio-local-RecordsTable",
+            Key={"pk": {"S": f"PRO#{pro}"}, "sk": {"S": f"CLIENT#{client_id}"}},
+            ConsistentRead=True,
         )["Item"]
     )
 
@@ -443,3 +450,31 @@ def test_a_failure_after_an_unassignment_in_the_same_batch_still_tombstones_the_
     views = _views(aws)
     assert views[("PRO#amy", cid)] == (3, "gone")
     assert views[("PRO#bob", cid)] == (3, "view")
+
+
+def test_a_late_creation_read_under_read_lag_never_puts_an_older_view_over_a_newer_one(
+    aws: Template, consumer: Any
+) -> None:
+    """The fan-out's read decides whether a view is stale and its write is unconditional, so the read must be
+    strongly consistent: an eventually consistent read may miss the latest writes
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html), find no
+    view, and put the late v1 over v2. A personal client's late creation takes that read."""
+    from devstack import faults
+
+    faults.configure("read_lag_ms=5000")  # every write stays unseen by an eventually consistent read
+    try:
+        _late_creation_of_a_personal_client()
+    finally:
+        faults.configure()
+
+
+def _late_creation_of_a_personal_client() -> None:
+    cid = "01JD0000000000000000000015"
+    v1, v2 = _image(cid, 1, ["bob"]), _image(cid, 2, ["bob"], "Ana Renamed")
+    for image in (v1, v2):
+        image["owner"] = {"S": "PRO#bob"}
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []
+    assert consumer([_record(v1, v2)])["batchItemFailures"] == []
+    assert consumer([_record(None, v1)])["batchItemFailures"] == []  # the creation, delivered again late
+    view = _view("bob", cid)
+    assert (view["version"]["N"], view["name"]["S"]) == ("2", "Ana Renamed")

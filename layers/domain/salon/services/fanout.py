@@ -72,8 +72,10 @@ class DynamoFanoutRepository:
             wanted.insert(0, studio)  # the roles ride in the first BatchGetItem: no call of their own
         roles: dict[str, str] = {}
         seen: dict[str, SeenView] = {}
-        # Consistent: an edit made after a leave or a demotion must find the roles that leave or demotion wrote.
-        for item in batch_get_projected(wanted, _DECIDING, consistent=studio is not None):
+        # Consistent, always: an edit made after a leave or a demotion must find the roles that leave or demotion
+        # wrote, and the writes below are unconditional, so a lagging read of the views (an older version than the
+        # one there) would put an older image over a newer view. Same single call, twice the read units.
+        for item in batch_get_projected(wanted, _DECIDING, consistent=True):
             kind = item.get("kind", {}).get("S")
             if kind == "studio":
                 roles = {pro: role["S"] for pro, role in item.get("member_roles", {}).get("M", {}).items()}
