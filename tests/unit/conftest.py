@@ -37,6 +37,21 @@ def aws() -> Iterator[Template]:
 
 
 @pytest.fixture
+def faults_off(aws: Template) -> Iterator[None]:
+    """The emulator without faults, for the tests that count AWS calls or compare the emulator with itself.
+
+    A call budget measures the design (how many calls a route makes when nothing goes wrong); a throttle, an
+    UnprocessedKeys answer or a transaction conflict adds the retry's calls on AWS as here, so counting
+    with faults on would measure the dice. Every other test keeps the faults on: one that passes only with
+    faults off hides a bug."""
+    from devstack import faults
+
+    faults.configure("off")
+    yield
+    faults.configure()
+
+
+@pytest.fixture
 def api_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every AWS API call made while the test runs, by operation name."""
     import botocore.client

@@ -98,7 +98,8 @@ def _measured(invoke: Invoke, api_calls: list[str], *args: Any) -> tuple[dict[st
 
 
 # ------------------------------------------------------------------ budgets
-def test_every_history_write_stays_within_three_calls(invoke: Invoke, api_calls: list[str]) -> None:
+def test_every_history_write_stays_within_three_calls(invoke: Invoke, api_calls: list[str], faults_off: None) -> None:
+    """Counts calls, so with faults off (a retry adds calls): the budget is the design's."""
     _studio(("adm", "admin"), ("prov", "provider"))
     client_id = _client(f"STUDIO#{STUDIO}", {"prov"})
     base = f"/clients/{client_id}"
@@ -154,12 +155,12 @@ def test_every_history_write_stays_within_three_calls(invoke: Invoke, api_calls:
 
 
 def test_the_log_decides_access_from_the_small_items_then_reads_the_record(
-    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, faults_off: None
 ) -> None:
     """Decision D36: one BatchGetItem (caller's profile and flags, the client's profile, alias, check-ins), then,
     only when allowed, one Query of the collection; a stranger's or a missing id's log is the BatchGetItem
     alone, so a refused read costs what a missing one costs however large the record (before: the Query of
-    the whole collection ran alongside the access read, for everyone)."""
+    the whole collection ran alongside the access read, for everyone). Counts calls: faults off."""
     _studio(("adm", "admin"), ("prov", "provider"))
     client_id = _client(f"STUDIO#{STUDIO}", {"prov"})
     assert invoke("POST", f"/clients/{client_id}/appointments", "prov", _booking("prov"))["statusCode"] == 201
@@ -195,7 +196,10 @@ def test_the_log_decides_access_from_the_small_items_then_reads_the_record(
         assert seen == ["BatchGetItem"], (caller, seen)
 
 
-def test_a_stranger_gets_404_from_the_log_and_from_every_write(invoke: Invoke, api_calls: list[str]) -> None:
+def test_a_stranger_gets_404_from_the_log_and_from_every_write(
+    invoke: Invoke, api_calls: list[str], faults_off: None
+) -> None:
+    """Counts calls (a refusal costs at most two): faults off."""
     _studio(("adm", "admin"), ("prov", "provider"))
     client_id = _client(f"STUDIO#{STUDIO}", {"prov"})
     for method, path, body in (
@@ -221,7 +225,7 @@ def test_only_valid_transitions(invoke: Invoke, status: str, action: str) -> Non
     client_id = _client(f"STUDIO#{STUDIO}", {"prov"})
     booked = invoke("POST", f"/clients/{client_id}/appointments", "prov", _booking("prov"))
     aid = booked["json"]["appointment_id"]
-    Appointment.get(keys.client_pk(client_id), keys.appointment_sk(aid)).update(
+    Appointment.get(keys.client_pk(client_id), keys.appointment_sk(aid), consistent_read=True).update(
         actions=[Appointment.status.set(status)]
     )
     resp = invoke("POST", f"/clients/{client_id}/appointments/{aid}/{action}", "prov")
@@ -250,13 +254,16 @@ def test_the_status_write_refuses_a_stale_read(aws: Template) -> None:
     appt.total, appt.currency, appt.status = 0, "EUR", "booked"
     appt.created_at = appt.updated_at = "2029-01-01T00:00:00Z"
     appt.save()
-    stale = Appointment.get(appt.pk, appt.sk)
+    stale = Appointment.get(appt.pk, appt.sk, consistent_read=True)
     repository.move_appointment(appt, "no_show", ("booked",), "now", True, None, None, None)
     with pytest.raises(StatusRefused) as refused:
         repository.move_appointment(stale, "checked_in", ("booked",), "now", False, "2030-01-01", STUDIO, 1)
     assert refused.value.status == "no_show"
     # the failed check-in wrote no check-in item
-    assert list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("CHECKIN#"))) == []
+    assert (
+        list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("CHECKIN#"), consistent_read=True))
+        == []
+    )
 
 
 def test_slots_cover_the_visit_in_utc() -> None:
@@ -362,14 +369,21 @@ def _conflicting_client(monkeypatch: pytest.MonkeyPatch, conflicts: int) -> list
     return seen
 
 
-def test_a_sale_that_meets_another_transaction_is_tried_again(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sale_that_meets_another_transaction_is_tried_again(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, faults_off: None
+) -> None:
+    """Counts the transaction's attempts (two injected conflicts, then the write): faults off, or a drawn
+    conflict or throttle adds an attempt."""
     _pro("solo", None)
     client_id = _client("PRO#solo", {"solo"})
     seen = _conflicting_client(monkeypatch, conflicts=2)
     resp = invoke("POST", f"/clients/{client_id}/gift-cards", "solo", {"amount": 100, "currency": "USD"})
     assert resp["statusCode"] == 201, resp
     assert seen[0] == 3
-    assert len(list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("GIFT#")))) == 1
+    assert (
+        len(list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("GIFT#"), consistent_read=True)))
+        == 1
+    )
 
 
 def test_a_booking_that_keeps_meeting_other_writes_is_409_and_writes_nothing(
@@ -381,5 +395,7 @@ def test_a_booking_that_keeps_meeting_other_writes_is_409_and_writes_nothing(
     resp = invoke("POST", f"/clients/{client_id}/appointments", "solo", _booking("solo"))
     assert resp["statusCode"] == 409
     assert resp["json"]["error"]["code"] == "write_conflict"
-    assert list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("APPT#"))) == []
-    assert list(TableItem.query(keys.pro_pk("solo"), TableItem.sk.startswith("SLOT#"))) == []
+    assert (
+        list(TableItem.query(keys.client_pk(client_id), TableItem.sk.startswith("APPT#"), consistent_read=True)) == []
+    )
+    assert list(TableItem.query(keys.pro_pk("solo"), TableItem.sk.startswith("SLOT#"), consistent_read=True)) == []
