@@ -463,12 +463,12 @@ def test_a_late_creation_read_under_read_lag_never_puts_an_older_view_over_a_new
 
     faults.configure("read_lag_ms=5000")  # every write stays unseen by an eventually consistent read
     try:
-        _late_creation_of_a_personal_client()
+        _late_creation_of_a_personal_client(consumer)
     finally:
         faults.configure()
 
 
-def _late_creation_of_a_personal_client() -> None:
+def _late_creation_of_a_personal_client(consumer: Any) -> None:
     cid = "01JD0000000000000000000015"
     v1, v2 = _image(cid, 1, ["bob"]), _image(cid, 2, ["bob"], "Ana Renamed")
     for image in (v1, v2):
