@@ -120,7 +120,7 @@ def test_a_demotion_while_a_refan_writes_ends_masked_at_once(aws: Template, monk
     from salon.services import maintenance
 
     profile = _seed()
-    pro = TableItem.get(keys.pro_pk(PRO), keys.PROFILE)
+    pro = TableItem.get(keys.pro_pk(PRO), keys.PROFILE, consistent_read=True)  # the test's own read of what _seed wrote
     pro.role = "provider"  # the promotion this re-fan is for
     pro.save()
     calls: list[int] = []
