@@ -63,6 +63,7 @@ def _live(ddb: Any) -> dict[str, dict[str, Any]]:
         TableName=TABLE,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"CLIENT#{CID}"}},
+        ConsistentRead=True,  # the test's own read of what it (or the tool) just wrote
     )["Items"]
     return {i["sk"]["S"]: i for i in items}
 
@@ -94,12 +95,20 @@ def test_a_phone_now_held_by_another_client_is_reported_not_stolen(ddb: Any) -> 
     ddb.put_item(TableName=TABLE, Item=_unique("+14155550101", OTHER))
     report = restore_client(ddb, RESTORED, TABLE, CID)
     assert report["unique_conflicts"] == [{"field": "phone", "client_id": OTHER}]
-    item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": "BOOK#PRO#ana#PHONE#+14155550101"}, "sk": {"S": "UNIQUE"}})
+    item = ddb.get_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "BOOK#PRO#ana#PHONE#+14155550101"}, "sk": {"S": "UNIQUE"}},
+        ConsistentRead=True,
+    )
     assert item["Item"]["client_id"]["S"] == OTHER
 
 
 def test_a_released_phone_is_claimed_again(ddb: Any) -> None:
     ddb.delete_item(TableName=TABLE, Key={"pk": {"S": "BOOK#PRO#ana#PHONE#+14155550101"}, "sk": {"S": "UNIQUE"}})
     restore_client(ddb, RESTORED, TABLE, CID)
-    item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": "BOOK#PRO#ana#PHONE#+14155550101"}, "sk": {"S": "UNIQUE"}})
+    item = ddb.get_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "BOOK#PRO#ana#PHONE#+14155550101"}, "sk": {"S": "UNIQUE"}},
+        ConsistentRead=True,
+    )
     assert item["Item"]["client_id"]["S"] == CID
