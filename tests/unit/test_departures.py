@@ -177,7 +177,7 @@ def leaving(aws: Template, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[d
 
 
 def _state(ddb: Any) -> dict[str, Any]:
-    items = ddb.scan(TableName=TABLE)["Items"]
+    items = ddb.scan(TableName=TABLE, ConsistentRead=True)["Items"]  # the test's own read: consistent
     member = next(i for i in items if i["sk"]["S"] == f"MEMBER#{PRO}")
     personal = [i for i in items if i["sk"]["S"] == "PROFILE" and i.get("owner", {}).get("S") == f"PRO#{PRO}"]
     copies = sorted(
