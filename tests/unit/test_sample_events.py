@@ -63,10 +63,14 @@ def test_the_stream_sample_fans_out_to_the_new_assignee(aws: Template) -> None:
     assert handler(event, LambdaContext("StreamFunction")) == {"batchItemFailures": []}
     cid = event["Records"][0]["dynamodb"]["Keys"]["pk"]["S"].split("#", 1)[1]
     carol = ddb.get_item(
-        TableName="studio-local-RecordsTable", Key={"pk": {"S": "PRO#carol"}, "sk": {"S": f"CLIENT#{cid}"}}
+        TableName="studio-local-RecordsTable",
+        Key={"pk": {"S": "PRO#carol"}, "sk": {"S": f"CLIENT#{cid}"}},
+        ConsistentRead=True,  # the test's own read of what the handler just wrote
     )
     assert carol["Item"]["kind"]["S"] == "view"
     bob = ddb.get_item(
-        TableName="studio-local-RecordsTable", Key={"pk": {"S": "PRO#bob"}, "sk": {"S": f"CLIENT#{cid}"}}
+        TableName="studio-local-RecordsTable",
+        Key={"pk": {"S": "PRO#bob"}, "sk": {"S": f"CLIENT#{cid}"}},
+        ConsistentRead=True,  # the test's own read of what the handler just wrote
     )
     assert bob["Item"]["kind"]["S"] == "gone"
