@@ -165,8 +165,9 @@ def _s3_event(key: str, version_id: str | None) -> dict[str, Any]:
 
 
 def test_request_and_list_stay_within_budget_and_reserve_without_reading(
-    invoke: Callable[..., dict[str, Any]], api_calls: list[str]
+    invoke: Callable[..., dict[str, Any]], api_calls: list[str], faults_off: None
 ) -> None:
+    """Counts calls, so with faults off (a retry adds calls): the budget is the design's."""
     client_id = _seed("ana")
     api_calls.clear()
     granted = invoke("POST", f"/clients/{client_id}/uploads", "ana", {"content_type": "image/png", "size": 10})
@@ -188,8 +189,9 @@ def test_request_and_list_stay_within_budget_and_reserve_without_reading(
 
 
 def test_a_full_counter_is_refused_after_one_conditional_write(
-    invoke: Callable[..., dict[str, Any]], api_calls: list[str]
+    invoke: Callable[..., dict[str, Any]], api_calls: list[str], faults_off: None
 ) -> None:
+    """Counts calls: faults off (a retry adds calls)."""
     client_id = _seed("ana")
     quota = UploadQuota(keys.client_pk(client_id), keys.QUOTA)
     quota.used = 20
@@ -200,7 +202,7 @@ def test_a_full_counter_is_refused_after_one_conditional_write(
     assert refused["json"]["error"]["code"] == "file_limit_reached"
     # No lapsed reservation to release, so no second try.
     assert api_calls == ["BatchGetItem", "UpdateItem", "Query"]
-    assert TableItem.get(keys.client_pk(client_id), keys.QUOTA).used == 20  # type: ignore[attr-defined]
+    assert _used(client_id) == 20
 
 
 def test_a_failed_reservation_write_gives_the_slot_back(aws: Template, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,7 +219,7 @@ def test_a_failed_reservation_write_gives_the_slot_back(aws: Template, monkeypat
     monkeypatch.setattr(repository, "put_reservation", boom)
     with pytest.raises(RuntimeError):
         uploads.request_upload(Caller("ana"), client_id, UploadRequest(content_type="image/png", size=10))
-    assert TableItem.get(keys.client_pk(client_id), keys.QUOTA).used == 0  # type: ignore[attr-defined]
+    assert _used(client_id) == 0
 
 
 def test_system_copies_are_registered_once_and_confirmed(
@@ -245,7 +247,7 @@ def test_system_copies_are_registered_once_and_confirmed(
         target_client, content_type="image/jpeg", size=len(body), uploaded_by="bea", upload_id=source.upload_id
     )
     assert again == copy  # a retried job chunk registers once
-    assert TableItem.get(keys.client_pk(target_client), keys.QUOTA).used == 21  # type: ignore[attr-defined]
+    assert _used(target_client) == 21
     head = s3.head_object(Bucket=BUCKET, Key=copy.object_key)
     invoke("S3", "", "", _s3_event(copy.object_key, head["VersionId"]))
     listed = invoke("GET", f"/clients/{target_client}/uploads", "bea")
@@ -327,7 +329,13 @@ def test_a_repeated_event_for_a_file_moved_by_a_merge_keeps_the_object(
     invoke: Callable[..., dict[str, Any]], aws: Template
 ) -> None:
     """On join, a merged client's files move under the survivor but keep their object keys: a late or
-    repeated S3 event for such a key must find the file through the alias, not delete the object."""
+    repeated S3 event for such a key must find the file through the alias, not delete the object.
+
+    The event may come right after the merge, so the alias is read with ConsistentRead: without it DynamoDB
+    "might not reflect the results of a recently completed write operation"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html). Here the
+    merge's writes lag a minute for an eventually consistent read, so a read that is not consistent misses it."""
+    from devstack import ddb_faults, faults
     from salon.services.imports import _move_children
 
     merged_away, survivor = _seed("ana"), _seed("bea")
@@ -340,24 +348,35 @@ def test_a_repeated_event_for_a_file_moved_by_a_merge_keeps_the_object(
     version = s3.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType="image/jpeg")["VersionId"]
     event = _s3_event(key, version)
     invoke("S3", "", "", event)
-    _move_children(merged_away, survivor)
-    alias = TableItem.from_raw_data(
-        {
-            "pk": {"S": keys.client_pk(merged_away)},
-            "sk": {"S": keys.ALIAS},
-            "kind": {"S": "alias"},
-            "client_id": {"S": survivor},
-        }
-    )
-    alias.save()
-    invoke("S3", "", "", event)  # delivered again
+    faults.configure("default,read_lag_ms=60000")
+    print(f"DEVSTACK_FAULTS seed={faults.seed()} ({faults.describe()})")
+    try:
+        _move_children(merged_away, survivor)
+        alias = TableItem.from_raw_data(
+            {
+                "pk": {"S": keys.client_pk(merged_away)},
+                "sk": {"S": keys.ALIAS},
+                "kind": {"S": "alias"},
+                "client_id": {"S": survivor},
+            }
+        )
+        alias.save()
+        invoke("S3", "", "", event)  # delivered again
+    finally:
+        faults.configure()
+        ddb_faults.reset()
     assert s3.head_object(Bucket=BUCKET, Key=key)["VersionId"] == version
     listed = invoke("GET", f"/clients/{survivor}/uploads", "bea")
     assert [f["upload_id"] for f in listed["json"]["items"]] == [granted["json"]["upload_id"]]
-    assert TableItem.get(keys.client_pk(survivor), keys.QUOTA).used == 1  # type: ignore[attr-defined]
+    assert _used(survivor) == 1
 
 
 # ------------------------------------------ links, versions, deletion for good (issue 15 item 2, issue 16 item 5)
+
+
+def _used(client_id: str) -> int:
+    """The client's file counter, read consistently (the test's own read must see the write it follows)."""
+    return int(TableItem.get(keys.client_pk(client_id), keys.QUOTA, consistent_read=True).used)  # type: ignore[attr-defined]
 
 
 def _versions(s3: Any, prefix: str) -> list[tuple[str, str]]:
@@ -451,7 +470,7 @@ def test_deleting_a_file_deletes_every_version_of_it_and_its_thumbnail(
     assert len(_versions(s3, key)) == 3  # two of the photo, one of the thumbnail
     assert invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")["statusCode"] == 204
     assert _versions(s3, key) == []
-    assert TableItem.get(keys.client_pk(client_id), keys.QUOTA).used == 0  # type: ignore[attr-defined]
+    assert _used(client_id) == 0
 
 
 def test_a_delete_s3_refuses_in_part_is_not_reported_done(
@@ -490,7 +509,7 @@ def test_a_delete_s3_refuses_in_part_is_not_reported_done(
     assert (key, version) in _versions(s3, key)
     listed = invoke("GET", f"/clients/{client_id}/uploads", "ana")["json"]["items"]
     assert [f["upload_id"] for f in listed] == [upload_id]
-    assert TableItem.get(keys.client_pk(client_id), keys.QUOTA).used == 1  # type: ignore[attr-defined]
+    assert _used(client_id) == 1
 
     monkeypatch.setattr(uploads_repo, "_s3", lambda: real)
     assert invoke("DELETE", f"/clients/{client_id}/uploads/{upload_id}", "ana")["statusCode"] == 204

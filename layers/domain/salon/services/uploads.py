@@ -399,7 +399,8 @@ def _merged_upload(client_id: str, upload_id: str, repo: UploadsRepository) -> U
     from salon.data.models import ClientAlias, TableItem
 
     try:
-        alias = TableItem.get(keys.client_pk(client_id), keys.ALIAS)
+        # Consistent: the merge wrote the alias a moment ago; a lagging read would miss it and delete the object.
+        alias = TableItem.get(keys.client_pk(client_id), keys.ALIAS, consistent_read=True)
     except TableItem.DoesNotExist:
         return None
     return repo.get_upload(alias.client_id, upload_id) if isinstance(alias, ClientAlias) else None
