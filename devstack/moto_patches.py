@@ -14,6 +14,15 @@ its length before the transaction) and serialises transactions with writes
 and reads of the stream, so the local stream shows exactly the committed
 writes, in order, and no write is lost to another's rollback.
 
+Two more, found under concurrent requests (an adversarial run: 500s and an emulator grown to 23 GB):
+- moto keeps a table's items in a ``defaultdict``: a read of a missing key inserts an empty entry, so
+  a transaction's deep copy of the table, running at the same time, died with "dictionary changed
+  size during iteration" (a 500 to the app). Reads are serialised with writes too.
+- moto deep-copies the whole table once per *action* of a TransactWriteItems, stream history
+  included (every image ever written): quadratic time and memory as the table grows. The table is
+  copied once per transaction, and the stream shard is not copied at all (the rollback above keeps
+  the one shard and truncates it).
+
 It also installs devstack/ddb_faults.py (lagging reads, transaction conflicts, throttles and
 unprocessed batch items at the rates of DEVSTACK_FAULTS), inside the same lock.
 """
@@ -40,6 +49,28 @@ def apply() -> None:
     transact = DynamoDBBackend.transact_write_items
     get_records = DynamoDBStreamsBackend.get_records
 
+    import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.models.table import StreamShard, Table
+
+    StreamShard.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
+    real_copy = dynamodb_models.copy
+
+    class _CopyEachTableOnce:
+        """moto's ``copy`` module for one transaction: a table is deep-copied once, whatever its actions."""
+
+        def __init__(self) -> None:
+            self.tables: dict[int, Any] = {}
+
+        def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+            if isinstance(obj, Table):
+                if id(obj) not in self.tables:
+                    self.tables[id(obj)] = real_copy.deepcopy(obj)
+                return self.tables[id(obj)]
+            return real_copy.deepcopy(obj, memo)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_copy, name)
+
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         with _lock:
             shards = {
@@ -47,6 +78,7 @@ def apply() -> None:
                 for name, table in self.tables.items()
                 if table.stream_shard is not None
             }
+            dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[assignment]
             try:
                 transact(self, transact_items)
             except Exception:
@@ -55,6 +87,8 @@ def apply() -> None:
                     if name in self.tables:
                         self.tables[name].stream_shard = shard
                 raise
+            finally:
+                dynamodb_models.copy = real_copy
 
     def locked_get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
         with _lock:
@@ -67,7 +101,17 @@ def apply() -> None:
 
         return wrapper
 
-    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+    for name in (
+        "put_item",
+        "update_item",
+        "delete_item",
+        "batch_write_item",
+        "get_item",
+        "batch_get_item",
+        "query",
+        "scan",
+        "transact_get_items",
+    ):
         setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_records = locked_get_records  # type: ignore[method-assign]
