@@ -154,3 +154,20 @@ def test_a_kept_client_edited_after_the_leave_is_copied_as_the_pro_last_saw_it(
     assert len(copies) == 1
     assert copies[0]["book"] == "personal"
     assert copies[0]["client_id"] != client_id
+
+
+@pytest.mark.parametrize(("role", "status"), [("apprentice", 403), ("assistant", 403), ("provider", 200)])
+def test_only_who_may_edit_the_profile_blocks_a_client(
+    stack: Stack, pro: Callable[..., Api], role: str, status: int
+) -> None:
+    """SPEC "Who may do what": block is with "edit profile, block, sell" (admin, assigned provider), never an
+    apprentice or assistant, even one assigned to the client. An adversarial pass found assigned apprentices
+    and assistants blocking and unblocking (200): the rule read "may edit or is assigned"."""
+    from tests.integration.studio_helpers import make_studio, put_studio_client
+
+    admin, member = pro("blk-admin"), pro(f"blk-{role}")
+    studio = make_studio(stack, admin=admin.sub, members={member.sub: role})
+    client_id = put_studio_client(stack, studio, assignees=[member.sub], name="Bea Blocked", phone=unique_phone())
+    assert member.get(f"/clients/{client_id}").status_code == 200  # they see the client
+    assert member.put(f"/clients/{client_id}/block").status_code == status
+    assert member.delete(f"/clients/{client_id}/block").status_code == status

@@ -115,3 +115,23 @@ def test_a_name_made_only_of_invisible_characters_is_a_422(name: str) -> None:
     with pytest.raises(Unprocessable) as err:
         require_visible_name(name)
     assert err.value.details[0]["loc"] == ["body", "name"]
+
+
+def test_an_email_with_the_domains_trailing_dot_is_the_same_address() -> None:
+    """``example.com.`` is the fully qualified form of ``example.com``: an adversarial pass registered
+    ``vera@example.com.`` next to ``vera@example.com`` as a second client."""
+    assert normalise_email("Vera@Example.com.") == "vera@example.com"
+
+
+@pytest.mark.parametrize("raw", ["vera@example..com", "vera@.example.com", "vera@example.com.."])
+def test_an_email_domain_with_an_empty_label_is_a_422(raw: str) -> None:
+    with pytest.raises(Unprocessable) as err:
+        normalise_email(raw)
+    assert err.value.details[0]["loc"] == ["body", "email"]
+
+
+def test_a_name_of_variation_selectors_only_is_invisible() -> None:
+    """U+FE0F picks an emoji's style and shows nothing by itself (category Mn, not Cf)."""
+    with pytest.raises(Unprocessable):
+        require_visible_name("\ufe0f\ufe0f")
+    assert fold_name("Ana\ufe0f") == fold_name("Ana")

@@ -385,7 +385,7 @@ def remove_client(caller: Caller, client_id: str, repo: ClientsRepository = repo
 def set_blocked(caller: Caller, client_id: str, blocked: bool, repo: ClientsRepository = repository) -> Block:
     """Block or unblock a client for the caller alone; the rest of the studio is unaffected."""
     access = client_access(caller, client_id, repo)
-    access.require(access.can_edit or access.assigned, "Your role may not block clients.")
+    access.require(access.can_edit, "Your role may not block clients.")
     now = clock.now_us()
     flags = ClientFlags(keys.pro_pk(caller.pro_id), keys.flags_sk(access.client_id))
     flags.client_id = access.client_id

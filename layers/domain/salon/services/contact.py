@@ -20,8 +20,14 @@ _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 def _invisible(char: str) -> bool:
     """Zero-width spaces and joiners (U+200B-U+200D), marks and bidi embeddings, overrides and isolates
     (U+200E-U+200F, U+202A-U+202E, U+2066-U+2069, U+061C), word joiner and invisible operators
-    (U+2060-U+2064), BOM (U+FEFF), soft hyphen (U+00AD), tags... all of category ``Cf``; and blank fillers."""
-    return char in _BLANK_LETTERS or unicodedata.category(char) == "Cf"
+    (U+2060-U+2064), BOM (U+FEFF), soft hyphen (U+00AD), tags... all of category ``Cf``; blank fillers;
+    and variation selectors (U+FE00-U+FE0F, U+E0100-U+E01EF: marks that only pick a glyph's style)."""
+    return (
+        char in _BLANK_LETTERS
+        or unicodedata.category(char) == "Cf"
+        or "\ufe00" <= char <= "\ufe0f"
+        or "\U000e0100" <= char <= "\U000e01ef"
+    )
 
 
 def visible(text: str) -> str:
@@ -51,11 +57,14 @@ def normalise_email(raw: str) -> str:
     ``ana@xn--bcher-kva.de``); a 422 naming ``email`` when it cannot be an address."""
     email = visible(raw).strip().lower()
     local, at, domain = email.partition("@")
+    if domain.endswith("."):
+        domain = domain[:-1]  # the fully qualified form names the same domain (example.com. is example.com)
     if (
         not at
         or not local
         or "@" in domain
         or "." not in domain
+        or "" in domain.split(".")
         or any(c.isspace() for c in email)
         or "#" in email
         or any(not c.isprintable() for c in email)
