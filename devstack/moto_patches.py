@@ -53,7 +53,7 @@ def apply() -> None:
     from moto.dynamodb.models.table import StreamShard, Table
 
     StreamShard.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
-    real_copy = dynamodb_models.copy
+    real_copy = dynamodb_models.copy  # type: ignore[attr-defined]
 
     class _CopyEachTableOnce:
         """moto's ``copy`` module for one transaction: a table is deep-copied once, whatever its actions."""
@@ -78,7 +78,7 @@ def apply() -> None:
                 for name, table in self.tables.items()
                 if table.stream_shard is not None
             }
-            dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[assignment]
+            dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[attr-defined]
             try:
                 transact(self, transact_items)
             except Exception:
@@ -88,7 +88,7 @@ def apply() -> None:
                         self.tables[name].stream_shard = shard
                 raise
             finally:
-                dynamodb_models.copy = real_copy
+                dynamodb_models.copy = real_copy  # type: ignore[attr-defined]
 
     def locked_get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
         with _lock:
