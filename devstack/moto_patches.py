@@ -78,7 +78,7 @@ def apply() -> None:
                 for name, table in self.tables.items()
                 if table.stream_shard is not None
             }
-            dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[attr-defined]
+            dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[attr-defined,assignment]
             try:
                 transact(self, transact_items)
             except Exception:
