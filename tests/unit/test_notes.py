@@ -124,7 +124,10 @@ def invoke(aws: Template) -> Callable[..., dict[str, Any]]:
     return call
 
 
-def test_every_route_stays_within_its_call_budget(invoke: Callable[..., dict[str, Any]], api_calls: list[str]) -> None:
+def test_every_route_stays_within_its_call_budget(
+    invoke: Callable[..., dict[str, Any]], api_calls: list[str], faults_off: None
+) -> None:
+    """Counts calls, so with faults off (a retry adds calls): the budget is the design's."""
     client_id = _seed_studio_client("adm", "prov")
     base = f"/clients/{client_id}"
 
@@ -176,8 +179,9 @@ def test_every_route_stays_within_its_call_budget(invoke: Callable[..., dict[str
 
 
 def test_an_unseen_client_is_404_before_any_validation_or_write(
-    invoke: Callable[..., dict[str, Any]], api_calls: list[str]
+    invoke: Callable[..., dict[str, Any]], api_calls: list[str], faults_off: None
 ) -> None:
+    """Counts calls (the refusal is the access read alone): faults off."""
     client_id = _seed_studio_client("adm2", "prov2")
     api_calls.clear()
     resp = invoke("POST", f"/clients/{client_id}/notes", "stranger", {"body": ""})
@@ -201,7 +205,7 @@ def test_a_client_removed_mid_request_gets_no_orphan_note(aws: Template) -> None
     begin_request()
     caller = Caller("solo")
     client_access(caller, client_id)  # the precheck's read
-    TableItem.get(keys.client_pk(client_id), keys.PROFILE).delete()
+    TableItem.get(keys.client_pk(client_id), keys.PROFILE, consistent_read=True).delete()
     with pytest.raises(NotFound) as err:
         notes.add_note(caller, client_id, NoteCreate(body="late"))
     assert err.value.code == "client_not_found"
@@ -242,11 +246,11 @@ def test_a_note_that_is_not_yours_is_not_changed(aws: Template) -> None:
 
     with pytest.raises(Forbidden):
         notes.edit_note(Caller("adm3"), client_id, note.note_id, NoteUpdate(body="admin's"))
-    stored = TableItem.get(keys.client_pk(client_id), keys.note_sk(note.note_id))
+    stored = TableItem.get(keys.client_pk(client_id), keys.note_sk(note.note_id), consistent_read=True)
     assert isinstance(stored, Note)
     assert stored.body == "provider's"
     assert stored.author_id == "prov3"
-    profile = TableItem.get(keys.client_pk(client_id), keys.PROFILE)
+    profile = TableItem.get(keys.client_pk(client_id), keys.PROFILE, consistent_read=True)
     assert isinstance(profile, ClientProfile)
     assert profile.history_pros == {"prov3"}
     assert profile.version == 1
