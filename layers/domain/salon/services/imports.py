@@ -106,7 +106,7 @@ def _still_personal(pro_id: str) -> tuple[list[ClientProfile], bool]:
     personal = _owned_now(candidates, personal_owner)
     if personal or len(candidates) >= CHUNK:
         return personal, len(candidates) >= CHUNK
-    return _owned_now(_viewed_as_personal(pro_id), personal_owner), False
+    return _viewed_as_personal(pro_id, personal_owner), False
 
 
 def _owned_now(client_ids: list[str], owner: str) -> list[ClientProfile]:
@@ -120,10 +120,13 @@ def _owned_now(client_ids: list[str], owner: str) -> list[ClientProfile]:
     return owned
 
 
-def _viewed_as_personal(pro_id: str) -> list[str]:
-    """Up to ``CHUNK`` clients whose view in the pro's own partition still names the pro's book: one consistent
-    Query (pages past 1 MB), projected on the client id. A moved client's view may say so until the stream
-    rewrites it: the profiles decide (:func:`_owned_now`)."""
+def _viewed_as_personal(pro_id: str, owner: str) -> list[ClientProfile]:
+    """Up to ``CHUNK`` clients the pro still owns, found through the views in the pro's own partition: consistent
+    Query pages projected on the client id, each page's profiles read with ConsistentRead (:func:`_owned_now`).
+    A moved client's view names the pro's book until the stream rewrites it, so the first views can all be of
+    clients this import already moved: the pages go on until ``CHUNK`` owned clients are found or the views end
+    (before: only the first ``CHUNK`` views were checked, and when they were all moved ones the import was marked
+    done with the pro's other clients left in the personal book)."""
     conn = table_connection()
     params: dict[str, Any] = {
         "TableName": TableItem.Meta.table_name,
@@ -134,19 +137,19 @@ def _viewed_as_personal(pro_id: str) -> list[str]:
         "ExpressionAttributeValues": {
             ":pk": {"S": keys.pro_pk(pro_id)},
             ":views": {"S": keys.view_sk("")},  # the views (and flags) prefix
-            ":owner": {"S": keys.pro_pk(pro_id)},
+            ":owner": {"S": owner},
             ":view": {"S": "view"},
         },
         "ConsistentRead": True,
     }
-    found: list[str] = []
-    while len(found) < CHUNK:
+    owned: list[ClientProfile] = []
+    while len(owned) < CHUNK:
         resp = conn.client.query(**params)
-        found += [raw["client_id"]["S"] for raw in resp.get("Items", []) if "client_id" in raw]
+        owned += _owned_now([raw["client_id"]["S"] for raw in resp.get("Items", []) if "client_id" in raw], owner)
         if "LastEvaluatedKey" not in resp:
             break
         params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-    return found[:CHUNK]
+    return owned[:CHUNK]
 
 
 def _member(studio_id: str, pro_id: str) -> Member | None:
