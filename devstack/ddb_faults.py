@@ -81,6 +81,13 @@ def reset() -> None:
         _inflight.clear()
 
 
+def caught_up_at() -> float:
+    """The monotonic time from which every write logged so far shows to every lagging reader (now or
+    earlier when none is pending): a drain that steps pumps by hand waits until then, not a whole lag."""
+    with _log_lock:
+        return max((max(e.visible.values()) for log in _logs.values() for e in log), default=0.0)
+
+
 # --- the write log and the lagged views -------------------------------------------------------
 
 

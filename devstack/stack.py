@@ -103,43 +103,11 @@ class LocalStack:
 
     def _wire(self, spec: FunctionSpec, event: dict[str, Any], pool: WorkerPool) -> None:
         assert self.resources is not None
-        kind, props = event["Type"], event.get("Properties", {})
-        if kind == "DynamoDB":
-            table = props["Stream"]["Fn::GetAtt"][0]
-            pump = StreamPump(self.emulator, self.resources.stream_arns[table], pool, event, self.stop_event)
-            destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            if destination:
-                pump.failure_queue_url = self.resources.queues[destination["Fn::GetAtt"][0]]
+        pump = wire(
+            self.emulator, self.template, self.resources, spec, event, pool, self.stop_event, schedules=self.schedules
+        )
+        if pump is not None:
             self.pumps.append(pump)
-        elif kind == "SQS":
-            queue = props["Queue"]["Fn::GetAtt"][0]
-            queue_props = self.template.resources[queue].get("Properties") or {}
-            visibility = int(queue_props.get("VisibilityTimeout", 30))  # SQS's default
-            self.pumps.append(
-                SqsPump(
-                    self.emulator,
-                    self.resources.queues[queue],
-                    pool,
-                    int(props.get("BatchSize", 10)),
-                    self.stop_event,
-                    # More pollers than instances: a batch received with none free is throttled, as on AWS.
-                    pollers=pool.concurrency + 1,
-                    visibility_timeout_s=max(1, round(visibility * time_scale())),
-                    partial="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-                )
-            )
-        elif kind == "Schedule":
-            name = next(k for k, v in spec.events.items() if v is event)
-            self.schedules.add(spec.logical_id, name, props, pool)
-        elif kind == "S3":  # asynchronous: retries, then the on-failure destination (devstack.async_invoke)
-            config = pool.spec.properties.get("EventInvokeConfig") or {}
-            target = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            destination = self.resources.queues[target["Fn::GetAtt"][0]] if target else None
-            self.pumps.append(
-                AsyncS3Pump(
-                    self.emulator, self.resources.s3_events_queue_url, pool, self.stop_event, config, destination
-                )
-            )
 
     def _openapi_doc(self) -> dict[str, Any]:
         # Built once, by the first caller (the start-up thread, usually): the main process imports the functions'
@@ -180,3 +148,54 @@ class LocalStack:
         if self.schedules.is_alive():
             self.schedules.join(timeout=2)
         self.emulator.stop()
+
+
+def wire(
+    emulator: Emulator,
+    template: Template,
+    resources: LocalResources,
+    spec: FunctionSpec,
+    event: dict[str, Any],
+    pool: Any,
+    stop: threading.Event,
+    *,
+    schedules: Scheduler | None = None,
+    pollers: int | None = None,
+) -> Pump | None:
+    """The event source of one of a function's template events, as Lambda runs it (the local stack's and the
+    model-based test's harness's wiring). ``pollers`` overrides the SQS pollers (1: one that ``step()`` drives by
+    hand); a Schedule is added to ``schedules`` (none: not wired)."""
+    kind, props = event["Type"], event.get("Properties", {})
+    if kind == "DynamoDB":
+        table = props["Stream"]["Fn::GetAtt"][0]
+        stream = StreamPump(emulator, resources.stream_arns[table], pool, event, stop)
+        destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if destination:
+            stream.failure_queue_url = resources.queues[destination["Fn::GetAtt"][0]]
+        return stream
+    if kind == "SQS":
+        queue = props["Queue"]["Fn::GetAtt"][0]
+        queue_props = template.resources[queue].get("Properties") or {}
+        visibility = int(queue_props.get("VisibilityTimeout", 30))  # SQS's default
+        return SqsPump(
+            emulator,
+            resources.queues[queue],
+            pool,
+            int(props.get("BatchSize", 10)),
+            stop,
+            # More pollers than instances: a batch received with none free is throttled, as on AWS.
+            pollers=pool.concurrency + 1 if pollers is None else pollers,
+            visibility_timeout_s=max(1, round(visibility * time_scale())),
+            partial="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        )
+    if kind == "Schedule":
+        if schedules is not None:
+            name = next(k for k, v in spec.events.items() if v is event)
+            schedules.add(spec.logical_id, name, props, pool)
+        return None
+    if kind == "S3":  # asynchronous: retries, then the on-failure destination (devstack.async_invoke)
+        config = pool.spec.properties.get("EventInvokeConfig") or {}
+        target = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        destination = resources.queues[target["Fn::GetAtt"][0]] if target else None
+        return AsyncS3Pump(emulator, resources.s3_events_queue_url, pool, stop, config, destination)
+    return None

@@ -8,9 +8,10 @@ service's URL patterns); its server answers in a few ms, so the server is used. 
 caches its clients, the emulator's endpoint must be in the environment before the first one is made:
 use this from its own pytest process (``make model``), never next to tests that use ``mock_aws``.
 
-No threads of our own and no sleeping: a step of a model-based test is a few handler calls and a drain,
-so hundreds of random sequences fit in CI. ``reset()`` empties the emulator (moto's reset API) and creates
-the resources anew for the next sequence, while the loaded handlers are kept.
+No threads of our own and no sleeping but the faults' (a failed message's scaled visibility timeout, the
+read lags, which drain() waits out as the local stack's does): a step of a model-based test is a few handler
+calls and a drain, so hundreds of random sequences fit in CI. ``reset()`` empties the emulator (moto's reset
+API) and creates the resources anew for the next sequence, while the loaded handlers are kept.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 
+from devstack import ddb_faults, faults
 from devstack.emulator import Emulator, apply_environment, create_resources, free_port
 from devstack.functions import FunctionPool
 from devstack.gateway import Gateway, http_event
-from devstack.pumps import Pump, SqsPump, StreamPump, s3_event_from_messages
+from devstack.pumps import Pump, StreamPump
+from devstack.stack import wire
 from devstack.template import Template
 
 
@@ -68,13 +72,17 @@ class InProcessStack:
         self.pumps: list[Pump] = []
         self.pools: dict[str, FunctionPool] = {}
         self.gateway: Gateway | None = None
+        self.real_wait = os.environ.get("MODEL_REAL_WAIT") == "1"
         self.reset()
 
     # -- lifecycle
-    def reset(self) -> None:
-        """An empty account: every resource created anew from the template; the handlers stay loaded."""
+    def reset(self, fault_spec: str | None = None, seed: int | None = None) -> None:
+        """An empty account: every resource created anew from the template; the handlers stay loaded. The faults
+        are configured anew (``fault_spec``, else ``DEVSTACK_FAULTS``, else the defaults; ``seed`` replays)."""
         from salon.settings import get_settings
 
+        faults.configure(fault_spec, seed=seed)
+        ddb_faults.reset()  # the write log's images are of the tables about to be emptied
         requests.post(f"{self.emulator.endpoint}/moto-api/reset", timeout=30).raise_for_status()
         self.resources = create_resources(self.emulator, self.template)
         apply_environment(self.template, self.emulator.endpoint)
@@ -87,31 +95,13 @@ class InProcessStack:
         self.pumps = []
         for name, spec in functions.items():
             for event in spec.events.values():
-                self._wire(event, self.pools[name])
-
-    def _wire(self, event: dict[str, Any], pool: FunctionPool) -> None:
-        kind, props = event["Type"], event.get("Properties", {})
-        if kind == "DynamoDB":
-            table = props["Stream"]["Fn::GetAtt"][0]
-            pump = StreamPump(self.emulator, self.resources.stream_arns[table], pool, event, self.stop)
-            destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            if destination:
-                pump.failure_queue_url = self.resources.queues[destination["Fn::GetAtt"][0]]
-            self.pumps.append(pump)
-        elif kind == "SQS":
-            queue = self.resources.queues[props["Queue"]["Fn::GetAtt"][0]]
-            self.pumps.append(SqsPump(self.emulator, queue, pool, int(props.get("BatchSize", 10)), self.stop))
-        elif kind == "S3":
-            self.pumps.append(
-                SqsPump(
-                    self.emulator,
-                    self.resources.s3_events_queue_url,
-                    pool,
-                    10,
-                    self.stop,
-                    transform=s3_event_from_messages,
+                # The local stack's wiring; one SQS poller each, which drain() steps by hand. No schedules: the
+                # jobs sweep is the stack's (tests/integration), a sequence's steps are seconds apart at most.
+                pump = wire(
+                    self.emulator, self.template, self.resources, spec, event, self.pools[name], self.stop, pollers=1
                 )
-            )
+                if pump is not None:
+                    self.pumps.append(pump)
 
     def close(self) -> None:
         from salon.settings import get_settings
@@ -126,15 +116,36 @@ class InProcessStack:
         return self.emulator.client(service)
 
     # -- events
-    def drain(self, max_rounds: int = 500) -> int:
+    def drain(self, max_rounds: int = 500, drain_timeout_s: float = 30.0) -> int:
         """Step every pump until a whole round finds nothing: the stream's records, then the jobs they
         enqueued, then the records those jobs wrote... Returns the number of deliveries."""
         delivered = 0
+        deadline = time.monotonic() + drain_timeout_s
         for _ in range(max_rounds):
             worked = [pump.step() for pump in self.pumps]
-            if not any(worked):
-                return delivered
             delivered += sum(worked)
+            if any(worked):
+                continue
+            if not all(pump.settled() for pump in self.pumps):
+                # A failed message waits out its (scaled) visibility timeout, a reordered batch is held back.
+                if time.monotonic() > deadline:
+                    pending = [pump.name for pump in self.pumps if not pump.settled()]
+                    raise AssertionError(f"events still pending after {drain_timeout_s} s: {pending}")
+                time.sleep(0.02)
+                continue
+            # As the local stack's drain: settled also means every lagging read (GSI, or a base-table read
+            # without ConsistentRead) sees the last write, which takes up to max(gsi_lag_ms, read_lag_ms); the
+            # write log knows when exactly. The harness steps that wait by hand as it steps the pumps: what the
+            # wait would do (every logged write visible, every transaction's conflict window over) is done at
+            # once, so hundreds of sequences still fit in CI (MODEL_REAL_WAIT=1 sleeps instead). Within a step,
+            # between a drain and the next, every lag and window applies as on the stack.
+            if self.real_wait:
+                wait = ddb_faults.caught_up_at() - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            else:
+                ddb_faults.reset()
+            return delivered
         raise AssertionError(f"events still flowing after {max_rounds} rounds")
 
     def failed_stream_batches(self) -> int:

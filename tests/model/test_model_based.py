@@ -13,16 +13,18 @@ set-up; ``make soak`` raises both.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tests.model.harness import InProcessStack
+from devstack import faults
+from tests.model.harness import InProcessStack, Reply
 from tests.model.reference import MClient, Model
 
 SEQUENCES = int(os.environ.get("MODEL_SEQUENCES", "200"))
@@ -43,6 +45,14 @@ EMAILS = [
 ]
 NAMES = ["Ana", "Zoë Brun", "李娜", "Ana 💅", "O'Neil"]
 TABLE = "studio-local-RecordsTable"
+# The faults of a sequence: DEVSTACK_FAULTS (unset: the local stack's defaults); each sequence draws its seed
+# unless DEVSTACK_FAULTS names one (``DEVSTACK_FAULTS=default,seed=N`` replays the seed a failure printed).
+FAULTS = os.environ.get("DEVSTACK_FAULTS") or faults.EFFECTIVE_DEFAULT
+# Rates high enough that retries run out: only documented refusals may appear (TestStudioRulesUnderHighFaults).
+HIGH_FAULTS = os.environ.get("MODEL_HIGH_FAULTS", "default,throttle=0.3,conflict=0.3,unprocessed=0.3")
+HIGH_SEQUENCES = int(os.environ.get("MODEL_HIGH_SEQUENCES", str(max(1, SEQUENCES // 4))))
+# The answers that say "nothing was written, retry after Retry-After" (SPEC: a 409/503 writes nothing).
+REFUSALS = {409: "write_conflict", 503: "throttled"}
 
 _stack: InProcessStack | None = None
 
@@ -61,6 +71,36 @@ def _expect(reply: Any, *statuses: int) -> Any:
     return reply.json()
 
 
+def _refusal(reply: Reply) -> str | None:
+    """The documented refusal a reply is (``write_conflict``, ``throttled``, with Retry-After), or None."""
+    code = REFUSALS.get(reply.status)
+    if code is None:
+        return None
+    body = reply.json() or {}
+    if (body.get("error") or {}).get("code") != code:
+        return None
+    assert reply.headers.get("retry-after", "").isdigit(), f"{reply.status} {code} without Retry-After: {reply}"
+    return code
+
+
+class Refused(Exception):
+    """A write answered 409 write_conflict / 503 throttled: not acknowledged, nothing written."""
+
+
+def refusable(rule_fn: Callable[..., None]) -> Callable[..., None]:
+    """A rule whose write may be refused: the model stays as it was (the next check proves nothing was written)."""
+
+    @functools.wraps(rule_fn)
+    def run(self: StudioMachine, *args: Any, **kwargs: Any) -> None:
+        try:
+            rule_fn(self, *args, **kwargs)
+        except Refused as refused:
+            note(f"refused, not acknowledged: {refused}")
+            self.refused += 1
+
+    return run
+
+
 contact = st.one_of(st.none(), st.integers(0, len(PHONES) - 1))
 email_choice = st.one_of(st.none(), st.integers(0, len(EMAILS) - 1))
 pro_index = st.integers(0, len(PROS) - 1)
@@ -68,6 +108,9 @@ client_pick = st.integers(0, 10_000)
 
 
 class StudioMachine(RuleBasedStateMachine):
+    fault_spec = FAULTS
+    allow_refusals = False  # at the default rates the retries absorb every fault: no 409/503 at all
+
     def __init__(self) -> None:
         super().__init__()
         assert _stack is not None
@@ -80,6 +123,7 @@ class StudioMachine(RuleBasedStateMachine):
         self.uncertain: set[str] = set()  # pros whose list the model cannot predict exactly (see leave)
         self.touched: set[str] = set()  # clients a request of this step named
         self.broad = True  # this step may have changed who sees what (studio routes): check every note
+        self.refused = 0  # writes refused with a documented 409/503 (allowed only under HIGH_FAULTS)
 
     # ------------------------------------------------------------------ helpers
     def call(self, pro: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -88,7 +132,17 @@ class StudioMachine(RuleBasedStateMachine):
             self.touched.add(parts[parts.index("clients") + 1])
         if path.startswith("/studios") or (method != "GET" and path == "/clients"):
             self.broad = True
-        return self.api.request(pro, method, path, **kwargs)
+        for _attempt in range(20):
+            reply = self.api.request(pro, method, path, **kwargs)
+            assert reply.status < 500 or _refusal(reply) == "throttled", f"{method} {path}: {reply.status} {reply.text}"
+            refusal = _refusal(reply)
+            if refusal is None:
+                return reply
+            assert self.allow_refusals, f"{method} {path}: {reply.status} {refusal} at the default fault rates"
+            if method != "GET":
+                raise Refused(f"{method} {path}: {reply.status} {refusal}")
+            # A read writes nothing: the app retries it (after Retry-After; the emulator's faults do not wait).
+        raise AssertionError(f"{method} {path}: still refused after 20 tries")
 
     def settle(self) -> None:
         self.api.drain()
@@ -130,9 +184,16 @@ class StudioMachine(RuleBasedStateMachine):
         joiner_clients=st.lists(st.tuples(st.sampled_from(NAMES), contact, email_choice), max_size=2),
         joiner_role=st.sampled_from(ROLES),
         studio=st.booleans(),
+        fault_seed=st.integers(1, 10**9 - 1),
     )
-    def setup(self, owner_clients: list[Any], joiner_clients: list[Any], joiner_role: str, studio: bool) -> None:
+    @refusable
+    def setup(
+        self, owner_clients: list[Any], joiner_clients: list[Any], joiner_role: str, studio: bool, fault_seed: int
+    ) -> None:
         """Often a studio with its owner (p0) and a joined member (p1) who brought clients of their own."""
+        # The faults' seed is part of the sequence: hypothesis replays and shrinks it with the steps.
+        faults.configure(self.fault_spec, seed=faults.parse(self.fault_spec)[1] or fault_seed)
+        note(f"faults: {faults.describe()}  (replay: DEVSTACK_FAULTS={self.fault_spec},seed={faults.seed()})")
         for name, phone, email in owner_clients:
             self.new_client("p0", name, phone, email)
         for name, phone, email in joiner_clients:
@@ -144,6 +205,7 @@ class StudioMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
     @rule(pro=pro_index, name=st.sampled_from(NAMES), phone=contact, email=email_choice)
+    @refusable
     def create(self, pro: int, name: str, phone: int | None, email: int | None) -> None:
         self.new_client(PROS[pro], name, phone, email)
 
@@ -154,6 +216,7 @@ class StudioMachine(RuleBasedStateMachine):
         phone=contact,
         email=email_choice,
     )
+    @refusable
     def edit(self, pro: int, n: int, name: str | None, phone: int | None, email: int | None) -> None:
         p, cid = PROS[pro], self.pick(n)
         if cid is None:
@@ -189,6 +252,7 @@ class StudioMachine(RuleBasedStateMachine):
         _expect(stale, 412)
 
     @rule(pro=pro_index, n=client_pick)
+    @refusable
     def remove(self, pro: int, n: int) -> None:
         p, cid = PROS[pro], self.pick(n)
         if cid is None:
@@ -202,6 +266,7 @@ class StudioMachine(RuleBasedStateMachine):
         self.model.remove(p, client)
 
     @rule(pro=pro_index, n=client_pick)
+    @refusable
     def admin_delete(self, pro: int, n: int) -> None:
         p, cid = PROS[pro], self.pick(n)
         sid = self.model.studio_of[p]
@@ -218,6 +283,7 @@ class StudioMachine(RuleBasedStateMachine):
             self.model.delete(client)
 
     @rule(admin=pro_index, n=client_pick, member=pro_index, assign=st.booleans())
+    @refusable
     def assignment(self, admin: int, n: int, member: int, assign: bool) -> None:
         a, m, cid = PROS[admin], PROS[member], self.pick(n)
         sid = self.model.studio_of[a]
@@ -239,6 +305,7 @@ class StudioMachine(RuleBasedStateMachine):
                 client.assignees.discard(m)
 
     @rule(pro=pro_index, n=client_pick, blocked=st.booleans())
+    @refusable
     def block(self, pro: int, n: int, blocked: bool) -> None:
         p, cid = PROS[pro], self.pick(n)
         if cid is None:
@@ -255,6 +322,7 @@ class StudioMachine(RuleBasedStateMachine):
             self.model.blocked.discard((p, client.cid))
 
     @rule(pro=pro_index, n=client_pick, body=st.sampled_from(["Balayage, toner 9V", "Allergic to PPD ⚠️", "  trim  "]))
+    @refusable
     def add_note(self, pro: int, n: int, body: str) -> None:
         p, cid = PROS[pro], self.pick(n)
         if cid is None:
@@ -270,6 +338,7 @@ class StudioMachine(RuleBasedStateMachine):
         self.note_keys.append((client.cid, note["note_id"]))
 
     @rule(pro=pro_index, n=st.integers(0, 1000), delete=st.booleans())
+    @refusable
     def change_note(self, pro: int, n: int, delete: bool) -> None:
         if not self.note_keys:
             return
@@ -297,6 +366,7 @@ class StudioMachine(RuleBasedStateMachine):
             note.body = "edited"
 
     @rule(pro=pro_index)
+    @refusable
     def create_studio(self, pro: int) -> None:
         p = PROS[pro]
         reply = self.call(p, "POST", "/studios", json_body={"name": "Salon", "country": "US", "time_zone": "UTC"})
@@ -307,6 +377,7 @@ class StudioMachine(RuleBasedStateMachine):
         self.model.create_studio(p, sid)
 
     @rule(admin=pro_index, joiner=pro_index, role=st.sampled_from(ROLES))
+    @refusable
     def invite_and_join(self, admin: int, joiner: int, role: str) -> None:
         a, j = PROS[admin], PROS[joiner]
         sid = self.model.studio_of[a]
@@ -328,6 +399,7 @@ class StudioMachine(RuleBasedStateMachine):
         assert member["import"]["status"] == "done", member
 
     @rule(admin=pro_index, member=pro_index, role=st.sampled_from(ROLES))
+    @refusable
     def change_role(self, admin: int, member: int, role: str) -> None:
         a, m = PROS[admin], PROS[member]
         sid = self.model.studio_of[a]
@@ -350,6 +422,7 @@ class StudioMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: any(self.model.studio_of[p] for p in PROS))
     @rule(pro=pro_index)
+    @refusable
     def leave(self, pro: int) -> None:
         p = PROS[pro]
         sid = self.model.studio_of[p]
@@ -452,7 +525,7 @@ class StudioMachine(RuleBasedStateMachine):
 
     def uniqueness_items_match_the_live_clients(self) -> None:
         self.model.check_unique()
-        items = self.api.client("dynamodb").scan(TableName=TABLE)["Items"]
+        items = self.api.client("dynamodb").scan(TableName=TABLE, ConsistentRead=True)["Items"]
         uniques = {i["pk"]["S"]: i["client_id"]["S"] for i in items if i["sk"]["S"] == "UNIQUE"}
         expected = {}
         for c in self.model.clients.values():
@@ -476,7 +549,25 @@ StudioMachine.TestCase.settings = settings(
 
 @pytest.mark.usefixtures("stack")
 class TestStudioRules(StudioMachine.TestCase):  # type: ignore[misc,valid-type]
-    """The hypothesis state machine, run by pytest (the module fixture holds the in-process stack)."""
+    """The hypothesis state machine, run by pytest (the module fixture holds the in-process stack), with the
+    local stack's default faults: the retries absorb them all, every answer is the model's."""
+
+
+class HighFaultsMachine(StudioMachine):
+    """Faults at rates the retries cannot always absorb: a write may be refused with a documented 409
+    ``write_conflict`` or 503 ``throttled`` and Retry-After, which writes nothing (the model stays, and the next
+    checks prove it); nothing else differs: nothing acknowledged is lost, every view converges, no other 5xx."""
+
+    fault_spec = HIGH_FAULTS
+    allow_refusals = True
+
+
+HighFaultsMachine.TestCase.settings = settings(StudioMachine.TestCase.settings, max_examples=HIGH_SEQUENCES)
+
+
+@pytest.mark.usefixtures("stack")
+class TestStudioRulesUnderHighFaults(HighFaultsMachine.TestCase):  # type: ignore[misc,valid-type]
+    """The same sequences under HIGH_FAULTS."""
 
 
 def test_the_model_flags_its_own_duplicates() -> None:
