@@ -116,15 +116,17 @@ class InProcessStack:
         return self.emulator.client(service)
 
     # -- events
-    def drain(self, max_rounds: int = 500, drain_timeout_s: float = 30.0) -> int:
+    def drain(self, max_rounds: int = 500, drain_timeout_s: float = 60.0) -> int:
         """Step every pump until a whole round finds nothing: the stream's records, then the jobs they
         enqueued, then the records those jobs wrote... Returns the number of deliveries."""
         delivered = 0
         deadline = time.monotonic() + drain_timeout_s
-        for _ in range(max_rounds):
+        rounds = 0
+        while rounds < max_rounds:
             worked = [pump.step() for pump in self.pumps]
             delivered += sum(worked)
             if any(worked):
+                rounds += 1
                 continue
             if not all(pump.settled() for pump in self.pumps):
                 # A failed message waits out its (scaled) visibility timeout, a reordered batch is held back.

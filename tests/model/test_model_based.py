@@ -110,6 +110,7 @@ client_pick = st.integers(0, 10_000)
 class StudioMachine(RuleBasedStateMachine):
     fault_spec = FAULTS
     allow_refusals = False  # at the default rates the retries absorb every fault: no 409/503 at all
+    replay_variable = "DEVSTACK_FAULTS"
 
     def __init__(self) -> None:
         super().__init__()
@@ -193,7 +194,7 @@ class StudioMachine(RuleBasedStateMachine):
         """Often a studio with its owner (p0) and a joined member (p1) who brought clients of their own."""
         # The faults' seed is part of the sequence: hypothesis replays and shrinks it with the steps.
         faults.configure(self.fault_spec, seed=faults.parse(self.fault_spec)[1] or fault_seed)
-        note(f"faults: {faults.describe()}  (replay: DEVSTACK_FAULTS={self.fault_spec},seed={faults.seed()})")
+        note(f"faults: {faults.settings()}  replay: {self.replay_variable}={self.fault_spec},seed={faults.seed()}")
         for name, phone, email in owner_clients:
             self.new_client("p0", name, phone, email)
         for name, phone, email in joiner_clients:
@@ -560,6 +561,7 @@ class HighFaultsMachine(StudioMachine):
 
     fault_spec = HIGH_FAULTS
     allow_refusals = True
+    replay_variable = "MODEL_HIGH_FAULTS"
 
 
 HighFaultsMachine.TestCase.settings = settings(StudioMachine.TestCase.settings, max_examples=HIGH_SEQUENCES)
