@@ -316,6 +316,9 @@ class StudioMachine(RuleBasedStateMachine):
         if client is None:
             _expect(reply, 404)
             return
+        if not self.model.can_edit(p, client):  # SPEC's role table: block is "edit profile, block, sell"
+            _expect(reply, 403)
+            return
         assert _expect(reply, 200) == {"client_id": client.cid, "blocked": blocked}
         if blocked:
             self.model.blocked.add((p, client.cid))
