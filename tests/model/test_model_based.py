@@ -379,6 +379,10 @@ class StudioMachine(RuleBasedStateMachine):
             return
         sid = _expect(reply, 201)["studio_id"]
         self.model.create_studio(p, sid)
+        # The creator's clients move in before anyone joins: a join whose import the queue runs before the
+        # creator's merges the creator's client into the joiner's instead (nothing is lost; which side survives
+        # depends on delivery order). That race is recorded in D47 and not modelled here.
+        self.settle()
 
     @rule(admin=pro_index, joiner=pro_index, role=st.sampled_from(ROLES))
     @refusable
