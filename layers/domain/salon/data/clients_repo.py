@@ -276,19 +276,16 @@ class ClientWrites:
         """Take one of the provider's ``limit`` walk-in assignments of the studio-local day: one conditional
         write, so concurrent registrations never pass the limit; False when the day's are used up. The item
         expires (TTL) once the day is over."""
-        from salon.data.tx import ConditionFailed, n, s, update_item
+        from salon.data.tx import claim_below
 
-        try:
-            update_item(
-                keys.pro_pk(pro_id),
-                keys.duplicate_assignments_sk(studio_id, local_date),
-                "SET kind = :kind, expires_at = :exp ADD assigned :one",
-                values={":kind": s("assignment_count"), ":exp": n(expires_at), ":one": n(1), ":limit": n(limit)},
-                condition="attribute_not_exists(assigned) OR assigned < :limit",
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return claim_below(
+            keys.pro_pk(pro_id),
+            keys.duplicate_assignments_sk(studio_id, local_date),
+            "assignment_count",
+            "assigned",
+            limit,
+            expires_at,
+        )
 
     def get_profile(self, client_id: str) -> ClientProfile | None:
         """One client's profile (strongly consistent: it decides what a 409 may name)."""

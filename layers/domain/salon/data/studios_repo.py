@@ -7,7 +7,7 @@ from typing import Protocol
 from salon.data import keys
 from salon.data.batch import batch_get
 from salon.data.models import Invite, Member, ProProfile, Studio, TableItem
-from salon.data.tx import ConditionFailed, TransactionCancelled, Tx, n, s, update_item
+from salon.data.tx import ConditionFailed, TransactionCancelled, Tx, claim_below, n, s, update_item
 
 
 class AlreadyInStudio(Exception):
@@ -152,17 +152,9 @@ class DynamoStudiosRepository:
         """Count one redemption attempt in the window's failures, unless ``allowed`` are counted already: one
         conditional UpdateItem, so concurrent attempts cannot all read a count below the limit and all go on
         (a read, then a write, let ten concurrent bad codes through where five were allowed)."""
-        try:
-            update_item(
-                keys.pro_pk(pro_id),
-                keys.join_failures_sk(window),
-                "SET kind = :kind, expires_at = :exp ADD failures :one",
-                values={":kind": s("joinfail"), ":exp": n(expires_epoch), ":one": n(1), ":max": n(allowed)},
-                condition="attribute_not_exists(failures) OR failures < :max",
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return claim_below(
+            keys.pro_pk(pro_id), keys.join_failures_sk(window), "joinfail", "failures", allowed, expires_epoch
+        )
 
     def get_member(self, studio_id: str, pro_id: str) -> Member | None:
         try:

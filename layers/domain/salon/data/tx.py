@@ -333,3 +333,20 @@ def put_item(item: dict[str, Any], condition: str, values: dict[str, Any]) -> No
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
             raise ConditionFailed() from None
         raise
+
+
+def claim_below(pk: str, sk: str, kind: str, counter: str, limit: int, expires_at: int) -> bool:
+    """Count one more on a capped counter item in one conditional UpdateItem (``counter < limit``), so
+    concurrent claims can never all read a count below the limit and all go on; False when it is full.
+    The item expires (TTL) at ``expires_at``."""
+    try:
+        update_item(
+            pk,
+            sk,
+            f"SET kind = :kind, expires_at = :exp ADD {counter} :one",
+            values={":kind": s(kind), ":exp": n(expires_at), ":one": n(1), ":limit": n(limit)},
+            condition=f"attribute_not_exists({counter}) OR {counter} < :limit",
+        )
+    except ConditionFailed:
+        return False
+    return True
